@@ -1,0 +1,169 @@
+"""The one settings tree: TOML file, EDGE_ASR_ environment variables, command-line overrides."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("/etc/edge-asr/config.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the user (one line naming the key)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AudioSettings(_Section):
+    device: str | int | None = Field(
+        None, description="Input device: PyAudio index or a substring of its name; empty = default"
+    )
+    sample_rate_hz: int = Field(
+        16000, ge=8000, le=192000, description="Rate to open the device at; resampled to the model's"
+    )
+    chunk_ms: int = Field(100, ge=10, le=1000, description="Audio delivered per callback")
+    ring_s: float = Field(4.0, ge=0.5, le=60, description="Capture ring buffer length")
+    realtime_priority: int = Field(
+        10, ge=0, le=99, description="SCHED_FIFO priority of the capture thread; 0 = do not ask"
+    )
+    lock_memory: bool = Field(True, description="mlockall() so capture never waits on paging")
+    stall_timeout_s: float = Field(
+        2.0, gt=0, description="No audio for this long means the microphone is lost"
+    )
+    reopen_backoff_max_s: float = Field(10.0, gt=0, description="Longest wait between reopen tries")
+
+
+class ModelSettings(_Section):
+    path: Path | None = Field(None, description="Model folder (model.json + model files)")
+    backend: Literal["auto", "onnx", "tflite"] = Field(
+        "auto", description="Inference runtime; auto picks TFLite if installed, else ONNX Runtime"
+    )
+    threads: int = Field(1, ge=1, le=16, description="Inference threads")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-command score thresholds overriding model.json"
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for label, threshold in value.items():
+            if not 0.0 < threshold <= 1.0:
+                raise ValueError(f"threshold for {label!r} must be in (0, 1], got {threshold}")
+        return value
+
+
+class DecoderSettings(_Section):
+    smoothing_ms: int = Field(200, ge=0, le=2000, description="Posterior moving-average span")
+    refractory_ms: int = Field(1000, ge=0, le=10000, description="Quiet time after a detection")
+    infer_every_ms: int = Field(100, ge=10, le=1000, description="Inference cadence while gated on")
+    gate_dbfs: float = Field(
+        -60.0, ge=-120, le=0, description="Frame energy below this is silence; inference skipped"
+    )
+
+
+class TlsSettings(_Section):
+    ca_file: Path | None = Field(None, description="CA certificate (PEM) that signed the broker's")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS")
+    key_file: Path | None = Field(None, description="Client private key (PEM)")
+    insecure: bool = Field(False, description="Skip broker hostname check (testing only)")
+
+
+class MqttSettings(_Section):
+    host: str = Field("localhost", description="Broker host")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port")
+    prefix: str = Field("edge-asr", min_length=1, description="First topic level")
+    device_id: str = Field(
+        default_factory=socket.gethostname, description="Second topic level; default hostname"
+    )
+    client_id: str | None = Field(None, description="MQTT client id; default edge-asr-<device_id>")
+    username: str | None = Field(None, description="Broker username")
+    password_file: Path | None = Field(None, description="File holding the broker password")
+    tls: TlsSettings | None = Field(None, description="Enable TLS by setting this section")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
+    reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay")
+    discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix")
+
+    @field_validator("prefix", "device_id")
+    @classmethod
+    def _topic_level(cls, value: str) -> str:
+        if not value or any(ch in value for ch in "/+#\0"):
+            raise ValueError(f"{value!r} must be one MQTT topic level (no '/', '+', '#')")
+        return value
+
+
+class OutboxSettings(_Section):
+    state_dir: Path = Field(Path("/var/lib/edge-asr"), description="Holds outbox.sqlite")
+    max_age_s: float = Field(86400.0, gt=0, description="Undelivered commands older are dropped")
+    max_messages: int = Field(10000, ge=1, description="Oldest dropped beyond this many")
+
+
+class Settings(BaseSettings):
+    """Everything edge-asr reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDGE_ASR_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    decoder: DecoderSettings = Field(default_factory=DecoderSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from (lowest first) defaults, TOML file, environment, overrides.
+
+    `path=None` reads DEFAULT_CONFIG_PATH when it exists; an explicit path must exist.
+    """
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path}: not found")
+    toml_path = path if path is not None else DEFAULT_CONFIG_PATH
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_path))
+
+    try:
+        loaded = _FromFile(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, toml_path)) from None
+    except ValueError as exc:  # TOML syntax errors arrive as tomllib.TOMLDecodeError
+        raise ConfigError(f"config file {toml_path}: {exc}") from None
+    return Settings.model_validate(loaded.model_dump())
+
+
+def _describe(exc: ValidationError, toml_path: Path) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"config key {key}: {first['msg']}{shown}{more} [file {toml_path}, env EDGE_ASR_*]"
+
+
+def dump_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data for `config show`; secrets are only ever paths, never values."""
+    return settings.model_dump(mode="json")
