@@ -1,0 +1,316 @@
+"""Audio sources behind one protocol: WAV files and the PyAudio microphone (ring-buffered)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from .resample import Resampler
+
+log = logging.getLogger(__name__)
+
+Int16Array = npt.NDArray[np.int16]
+
+
+class AudioError(Exception):
+    """An audio input that cannot be read; the message names the file or device."""
+
+
+class MicrophoneLost(AudioError):
+    """The capture device stopped delivering audio."""
+
+
+class AudioSource(Protocol):
+    sample_rate_hz: int
+
+    def read(self) -> Int16Array | None:
+        """The next chunk (16-bit mono at sample_rate_hz), or None at the end of the input."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
+    """A whole WAV file as mono int16 at sample_rate_hz (mixed down and resampled if needed)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            raw = wav.readframes(wav.getnframes())
+    except FileNotFoundError:
+        raise AudioError(f"{path}: not found") from None
+    except (wave.Error, EOFError, OSError) as exc:
+        raise AudioError(f"{path}: not a readable PCM WAV file ({exc})") from None
+    if width not in (1, 2, 4):
+        raise AudioError(f"{path}: {8 * width}-bit samples are not supported (use 8/16/32-bit PCM)")
+    if rate < 4000 or rate > 192000:
+        raise AudioError(f"{path}: sample rate {rate} Hz is out of range")
+    usable = len(raw) - len(raw) % (width * channels)
+    if width == 1:
+        samples = (np.frombuffer(raw[:usable], np.uint8).astype(np.int16) - 128) * 256
+    elif width == 2:
+        samples = np.frombuffer(raw[:usable], "<i2").astype(np.int16)
+    else:
+        samples = (np.frombuffer(raw[:usable], "<i4") >> 16).astype(np.int16)
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if rate != sample_rate_hz:
+        samples = Resampler(rate, sample_rate_hz).process(samples, final=True)
+    return samples
+
+
+class WavFileSource:
+    """A WAV file delivered in microphone-sized chunks, followed by trailing silence."""
+
+    def __init__(
+        self, path: Path, sample_rate_hz: int, chunk_samples: int, pad_s: float = 0.5
+    ) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        audio = read_wav(path, sample_rate_hz)
+        # Trailing silence lets a command at the very end of a file fill the model's window.
+        self._audio = np.concatenate([audio, np.zeros(int(pad_s * sample_rate_hz), np.int16)])
+        self._chunk = chunk_samples
+        self._pos = 0
+
+    def read(self) -> Int16Array | None:
+        if self._pos >= self._audio.shape[0]:
+            return None
+        chunk = self._audio[self._pos : self._pos + self._chunk]
+        self._pos += self._chunk
+        return chunk
+
+    def close(self) -> None:
+        self._pos = self._audio.shape[0]
+
+
+class SampleRing:
+    """Single-producer single-consumer int16 ring; the producer never blocks or allocates."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.zeros(capacity, dtype=np.int16)
+        self._capacity = capacity
+        self._write = 0  # total samples ever written
+        self._read = 0  # total samples ever read
+        self._ready = threading.Condition(threading.Lock())
+        self.overruns = 0
+
+    def write(self, samples: Int16Array) -> None:
+        n = samples.shape[0]
+        if n > self._capacity:
+            samples, n = samples[-self._capacity :], self._capacity
+        start = self._write % self._capacity
+        first = min(n, self._capacity - start)
+        self._data[start : start + first] = samples[:first]
+        self._data[: n - first] = samples[first:]
+        with self._ready:
+            self._write += n
+            if self._write - self._read > self._capacity:
+                self.overruns += 1
+                self._read = self._write - self._capacity
+            self._ready.notify()
+
+    def read_into(self, out: Int16Array, timeout_s: float) -> bool:
+        """Fill `out` completely or return False after timeout_s without consuming anything."""
+        n = out.shape[0]
+        deadline = time.monotonic() + timeout_s
+        with self._ready:
+            while self._write - self._read < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._ready.wait(remaining)
+            start = self._read % self._capacity
+            self._read += n
+        first = min(n, self._capacity - start)
+        out[:first] = self._data[start : start + first]
+        out[first:] = self._data[: n - first]
+        return True
+
+
+class MicrophoneSource:
+    """PyAudio callback capture into a ring; the reader resamples to the model's rate."""
+
+    def __init__(
+        self,
+        device: str | int | None,
+        open_rate_hz: int,
+        sample_rate_hz: int,
+        chunk_ms: int,
+        ring_s: float,
+        stall_timeout_s: float,
+        realtime_priority: int,
+    ) -> None:
+        try:
+            import pyaudio
+        except ImportError:
+            raise AudioError("microphone capture needs PyAudio: pip install 'edge-asr[mic]'") from None
+        self.sample_rate_hz = sample_rate_hz
+        self._pa = open_portaudio()
+        try:
+            index, name = find_device(self._pa, device)
+            self.device_name = name
+            self._rate = self._open_rate(index, open_rate_hz)
+            self._chunk = np.zeros(self._rate * chunk_ms // 1000, dtype=np.int16)
+            self._ring = SampleRing(int(self._rate * ring_s))
+            self._resampler = (
+                Resampler(self._rate, sample_rate_hz) if self._rate != sample_rate_hz else None
+            )
+            self._stall_timeout_s = stall_timeout_s
+            self._started = False
+            self._priority = realtime_priority
+            self.realtime: str | None = None  # set by the first callback: "fifo:N" or why not
+            self.status_overflows = 0
+            self._continue = pyaudio.paContinue
+            self._overflow_flag = pyaudio.paInputOverflow
+            self._stream = self._pa.open(
+                format=pyaudio.paInt16,
+                channels=1,
+                rate=self._rate,
+                input=True,
+                input_device_index=index,
+                frames_per_buffer=self._chunk.shape[0],
+                stream_callback=self._callback,
+            )
+        except Exception:
+            self._pa.terminate()
+            raise
+        log.info("capturing from %r at %d Hz, %d ms chunks", name, self._rate, chunk_ms)
+
+    @property
+    def overruns(self) -> int:
+        return self._ring.overruns + self.status_overflows
+
+    def _open_rate(self, index: int | None, wanted: int) -> int:
+        info = (
+            self._pa.get_device_info_by_index(index)
+            if index is not None
+            else self._pa.get_default_input_device_info()
+        )
+        import pyaudio
+
+        try:
+            if self._pa.is_format_supported(
+                wanted, input_device=info["index"], input_channels=1, input_format=pyaudio.paInt16
+            ):
+                return wanted
+        except ValueError:
+            pass
+        native = int(info["defaultSampleRate"])
+        log.warning("device %r cannot open %d Hz; capturing at %d Hz and resampling",
+                    info["name"], wanted, native)
+        return native
+
+    def _callback(self, data: bytes | None, frames: int, _time: Any, status: int) -> tuple[None, int]:
+        # Real-time thread: copy and signal only. No logging, no computing.
+        if self.realtime is None:
+            self.realtime = _request_fifo(self._priority)
+        if status & self._overflow_flag:
+            self.status_overflows += 1
+        if data:
+            self._ring.write(np.frombuffer(data, dtype=np.int16))
+        return None, self._continue
+
+    def read(self) -> Int16Array | None:
+        # Sound servers can take a second or two to deliver the first buffer of a new stream.
+        timeout_s = self._stall_timeout_s if self._started else self._stall_timeout_s + 5.0
+        if not self._ring.read_into(self._chunk, timeout_s):
+            raise MicrophoneLost(f"no audio from {self.device_name!r} for {timeout_s:.1f} s")
+        self._started = True
+        if self._resampler is None:
+            return self._chunk
+        return self._resampler.process(self._chunk)
+
+    def close(self) -> None:
+        try:
+            self._stream.stop_stream()
+            self._stream.close()
+        except Exception as exc:  # a vanished device may fail to close; nothing else to do
+            log.debug("closing stream: %s", exc)
+        finally:
+            self._pa.terminate()
+
+
+def open_portaudio() -> Any:
+    """PyAudio() with ALSA's and JACK's probing noise kept off stderr (unless DEBUG logging)."""
+    import pyaudio
+
+    if log.isEnabledFor(logging.DEBUG):
+        return pyaudio.PyAudio()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            return pyaudio.PyAudio()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _request_fifo(priority: int) -> str:
+    if priority <= 0:
+        return "not requested"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError) as exc:
+        return f"denied ({exc.strerror or exc})"
+    return f"fifo:{priority}"
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """Input devices as PyAudio sees them."""
+    pa = open_portaudio()
+    try:
+        default = _default_input_index(pa)
+        devices = []
+        for index in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(index)
+            if int(info["maxInputChannels"]) > 0:
+                devices.append(
+                    {
+                        "index": index,
+                        "name": info["name"],
+                        "channels": int(info["maxInputChannels"]),
+                        "default_rate_hz": int(info["defaultSampleRate"]),
+                        "default": index == default,
+                    }
+                )
+        return devices
+    finally:
+        pa.terminate()
+
+
+def _default_input_index(pa: Any) -> int | None:
+    try:
+        return int(pa.get_default_input_device_info()["index"])
+    except (OSError, IOError):
+        return None
+
+
+def find_device(pa: Any, device: str | int | None) -> tuple[int | None, str]:
+    """Index and name for a configured device: None = default, int = index, str = name part."""
+    if device is None or device == "":
+        index = _default_input_index(pa)
+        if index is None:
+            raise AudioError("no default input device (is a microphone connected?)")
+        return index, str(pa.get_device_info_by_index(index)["name"])
+    count = pa.get_device_count()
+    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
+        index = int(device)
+        if not 0 <= index < count:
+            raise AudioError(f"audio.device {index}: no such device (see `edge-asr devices`)")
+        info = pa.get_device_info_by_index(index)
+        if int(info["maxInputChannels"]) < 1:
+            raise AudioError(f"audio.device {index}: {info['name']!r} has no input channels")
+        return index, str(info["name"])
+    for index in range(count):
+        info = pa.get_device_info_by_index(index)
+        if device.lower() in str(info["name"]).lower() and int(info["maxInputChannels"]) > 0:
+            return index, str(info["name"])
+    raise AudioError(f"audio.device {device!r}: no input device name contains it")

@@ -1,0 +1,270 @@
+"""Command line: run, recognize, devices, config, health (and train/evaluate/bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import DEFAULT_CONFIG_PATH, ConfigError, Settings, dump_settings, load_settings
+
+EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
+
+log = logging.getLogger("edge_asr")
+
+DESCRIPTION = """\
+Offline voice commands for edge devices: listens on a microphone, recognizes
+commands with an INT8 model (ONNX Runtime or TFLite) and publishes each one
+over MQTT as <prefix>/<device_id>/command.
+
+Configuration: TOML file (default %s, or --config), then EDGE_ASR_* environment
+variables (EDGE_ASR_MQTT__HOST=broker), then command-line flags.
+""" % DEFAULT_CONFIG_PATH
+
+EXIT_CODES = """\
+exit codes: 0 ok, 1 failure, 2 usage, 69 no audio device/runtime, 78 invalid config or model
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="edge-asr", description=DESCRIPTION, epilog=EXIT_CODES, formatter_class=fmt
+    )
+    parser.add_argument("--version", action="version", version=f"edge-asr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "-c", "--config", type=Path, help=f"TOML config file (default {DEFAULT_CONFIG_PATH})"
+        )
+        p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+        return p
+
+    def with_model(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+        p.add_argument("--backend", choices=["auto", "onnx", "tflite"], help="inference runtime")
+
+    run = with_config(sub.add_parser(
+        "run", help="run the daemon (microphone -> MQTT)", epilog=EXIT_CODES, formatter_class=fmt,
+        description="Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY,"
+        " STATUS and WATCHDOG.",
+    ))
+    with_model(run)
+    run.add_argument("--device", help="input device index or name substring (see `devices`)")
+    run.add_argument("--mqtt-host", help="broker host")
+    run.add_argument("--mqtt-port", type=int, help="broker port")
+    run.add_argument("--device-id", help="topic level naming this device (default hostname)")
+    run.add_argument("--state-dir", type=Path, help="where the outbox and status file live")
+
+    rec = with_config(sub.add_parser(
+        "recognize", help="recognize commands in WAV files with the streaming pipeline",
+        formatter_class=fmt, epilog=EXIT_CODES,
+        description="Runs the same pipeline as `run`, with each file chunked as the microphone"
+        " would deliver it. Files are PCM WAV; other rates and stereo are converted.",
+    ))
+    with_model(rec)
+    rec.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    rec.add_argument("--json", action="store_true", help="one JSON object per file per line")
+
+    sub.add_parser("devices", help="list audio input devices")
+
+    cfg = sub.add_parser("config", help="show or check the configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    with_config(cfg_sub.add_parser("show", help="print the effective configuration as JSON"))
+    with_config(cfg_sub.add_parser("check", help="validate config and model; exit 78 if invalid"))
+
+    health = with_config(sub.add_parser("health", help="exit 0 if the running daemon is healthy"))
+    health.add_argument("--max-age-s", type=float, default=30.0, help="status file freshness")
+
+    from .bench import add_arguments as add_bench
+
+    add_bench(sub.add_parser("bench", help="measure real-time factor, CPU, memory, start-up"))
+    for name, text in (("train", "train a model for your commands"),
+                       ("evaluate", "evaluate a model folder")):
+        p = sub.add_parser(name, help=f"{text} (needs `pip install edge-asr[train]`)",
+                           add_help=False)
+        p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """CLI flags as a nested settings dict (only the ones given)."""
+    mapping = {
+        "model": ("model", "path"), "backend": ("model", "backend"),
+        "device": ("audio", "device"), "mqtt_host": ("mqtt", "host"),
+        "mqtt_port": ("mqtt", "port"), "device_id": ("mqtt", "device_id"),
+        "state_dir": ("outbox", "state_dir"),
+    }
+    out: dict[str, Any] = {}
+    for attr, (section, key) in mapping.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            out.setdefault(section, {})[key] = value
+    if getattr(args, "log_level", None):
+        out["log_level"] = args.log_level
+    return out
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), **_overrides(args))
+
+
+def _setup_logging(level: str) -> None:
+    # Under systemd the journal adds its own timestamps.
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if "JOURNAL_STREAM" not in os.environ:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in ("train", "evaluate"):
+        return _train_or_evaluate(args.command, args.args)
+    from .audio import AudioError
+    from .backends import BackendError
+    from .model import ModelError
+
+    try:
+        if args.command == "devices":
+            _setup_logging("WARNING")
+            return _devices()
+        settings = _settings(args)
+        _setup_logging(settings.log_level)
+        if args.command == "config":
+            return _config(args.config_command, settings)
+        if args.command == "health":
+            return _health(settings, args.max_age_s)
+        if args.command == "recognize":
+            return _recognize(settings, args.files, args.json)
+        if args.command == "bench":
+            from .bench import run_bench
+
+            return run_bench(settings, args)
+        return _run(settings)
+    except (ConfigError, ModelError) as exc:
+        print(f"edge-asr: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except (BackendError, AudioError) as exc:
+        print(f"edge-asr: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(settings: Settings) -> int:
+    from .daemon import Daemon
+    from .publisher import PublisherError
+
+    try:
+        daemon = Daemon(settings)
+    except PublisherError as exc:
+        print(f"edge-asr: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    return daemon.run()
+
+
+def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
+    from .audio import AudioError, WavFileSource
+    from .backends import load_backend
+    from .model import default_model_dir, load_spec
+    from .pipeline import Recognizer
+
+    spec = load_spec(settings.model.path or default_model_dir())
+    backend = load_backend(spec, settings.model.backend, settings.model.threads)
+    recognizer = Recognizer(spec, backend, settings.decoder, settings.model.thresholds)
+    rate = spec.frontend.sample_rate_hz
+    chunk = rate * settings.audio.chunk_ms // 1000
+    failures = 0
+    for path in files:
+        recognizer.reset()
+        try:
+            source = WavFileSource(path, rate, chunk)
+        except AudioError as exc:
+            failures += 1
+            print(f"edge-asr: {exc}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"file": str(path), "detections": [], "error": str(exc)}))
+            continue
+        detections = []
+        while (samples := source.read()) is not None:
+            for det in recognizer.feed(samples):
+                detections.append({"command": det.command, "score": round(det.score, 4),
+                                   "start_s": round(det.start_s, 3), "end_s": round(det.end_s, 3)})
+        if as_json:
+            print(json.dumps({"file": str(path), "detections": detections}), flush=True)
+        else:
+            found = ", ".join(f"{d['command']} ({d['score']:.2f}) at {d['end_s']:.2f}s"
+                              for d in detections)
+            print(f"{path}: {found or 'nothing recognized'}", flush=True)
+    return EX_FAIL if failures else EX_OK
+
+
+def _devices() -> int:
+    from .audio import list_devices
+
+    devices = list_devices()
+    if not devices:
+        print("no input devices found", file=sys.stderr)
+        return EX_UNAVAILABLE
+    for dev in devices:
+        mark = "*" if dev["default"] else " "
+        print(f"{mark}{dev['index']:3d}  {dev['name']}  ({dev['channels']} ch, "
+              f"{dev['default_rate_hz']} Hz)")
+    return EX_OK
+
+
+def _config(action: str, settings: Settings) -> int:
+    if action == "show":
+        print(json.dumps(dump_settings(settings), indent=2, default=str))
+        return EX_OK
+    from .backends import load_backend
+    from .model import default_model_dir, load_spec
+
+    spec = load_spec(settings.model.path or default_model_dir())
+    backend = load_backend(spec, settings.model.backend, settings.model.threads)
+    for path in (settings.mqtt.password_file,
+                 *(vars(settings.mqtt.tls).values() if settings.mqtt.tls else ())):
+        if isinstance(path, Path) and not path.is_file():
+            raise ConfigError(f"config key mqtt: file {path} not found")
+    print(f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
+          f"on {backend.name}")
+    return EX_OK
+
+
+def _health(settings: Settings, max_age_s: float) -> int:
+    from .daemon import read_status
+
+    try:
+        status = read_status(settings.outbox.state_dir)
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: no status ({exc})")
+        return EX_FAIL
+    age = time.time() - float(status.get("updated_ts", 0))
+    if status.get("state") not in ("running", "restarting") or age > max_age_s:
+        print(f"unhealthy: state {status.get('state')}, updated {age:.0f} s ago")
+        return EX_FAIL
+    print(f"healthy: {status.get('state')}, mqtt connected {status.get('mqtt_connected')}")
+    return EX_OK
+
+
+def _train_or_evaluate(command: str, argv: list[str]) -> int:
+    try:
+        from .train import cli as train_cli
+    except ImportError as exc:
+        print(f"edge-asr {command}: training tools missing ({exc}); "
+              "pip install 'edge-asr[train]'", file=sys.stderr)
+        return EX_UNAVAILABLE
+    return int(train_cli.main(command, argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

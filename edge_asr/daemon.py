@@ -1,0 +1,264 @@
+"""The daemon: wires microphone -> recognizer -> publisher, owns threads, state and signals."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import enum
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import __version__
+from .audio import AudioError, MicrophoneSource
+from .backends import load_backend
+from .config import Settings
+from .decoder import Detection
+from .messages import CommandEvent, Control, DeviceInfo
+from .model import ModelSpec, default_model_dir, load_spec
+from .outbox import Outbox
+from .pipeline import Recognizer
+from .publisher import Publisher
+from .sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+STATUS_EVERY_S = 5.0
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+
+
+class Daemon:
+    """One microphone, one model, one broker connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = State.STARTING
+        self._stop = threading.Event()
+        self._notifier = Notifier()
+        self._lock = threading.Lock()
+        self.muted = False
+        self.overruns = 0
+        self.mic_restarts = 0
+        self._mic_name = "-"
+        self._heartbeat = time.monotonic()
+        self._started = time.monotonic()
+        # Loading can fail with ConfigError/ModelError/BackendError: the CLI maps them to exit 78.
+        model_dir = settings.model.path or default_model_dir()
+        self.spec: ModelSpec = load_spec(model_dir)
+        backend = load_backend(self.spec, settings.model.backend, settings.model.threads)
+        self.recognizer = Recognizer(self.spec, backend, settings.decoder, settings.model.thresholds)
+        state_dir = settings.outbox.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._status_path = state_dir / STATUS_FILE
+        self.outbox = Outbox(
+            state_dir / "outbox.sqlite", settings.outbox.max_messages, settings.outbox.max_age_s
+        )
+        info = DeviceInfo(
+            model=self.spec.name,
+            model_version=self.spec.version,
+            commands=self.spec.commands,
+            sw_version=__version__,
+        )
+        self.publisher = Publisher(settings.mqtt, self.outbox, info, self._on_control)
+
+    # --- control from MQTT (publisher's network thread) -------------------------------------
+    def _on_control(self, control: Control) -> None:
+        with self._lock:
+            if control.muted is not None:
+                self.muted = control.muted
+                log.info("control: muted=%s", self.muted)
+            for label, value in (control.thresholds or {}).items():
+                self.recognizer.decoder.set_threshold(label, value)
+                log.info("control: threshold %s=%.3f", label, value)
+            muted, thresholds = self.muted, self.recognizer.decoder.thresholds()
+        self.publisher.publish_state(muted, thresholds)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if signum is not None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+        self._stop.set()
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.request_stop)
+        if self.settings.audio.lock_memory:
+            _lock_memory()
+        self.publisher.start()
+        self.publisher.publish_state(self.muted, self.recognizer.decoder.thresholds())
+        capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
+        capture.start()
+        self.state = State.RUNNING
+        self._notifier.notify("READY=1\nSTATUS=listening")
+        log.info(
+            "ready in %.0f ms: model %s %s, commands: %s",
+            (time.monotonic() - self._started) * 1000,
+            self.spec.name,
+            self.spec.version,
+            ", ".join(self.spec.commands),
+        )
+        tick = min(STATUS_EVERY_S, (self._notifier.watchdog_s or 10.0) / 3)
+        while not self._stop.wait(tick):
+            self._report()
+        self.state = State.STOPPING
+        self._notifier.notify("STOPPING=1\nSTATUS=stopping")
+        capture.join(timeout=self.settings.audio.stall_timeout_s + 2)
+        self.publisher.stop(flush_timeout_s=5.0)
+        self.outbox.close()
+        self._write_status()
+        self._notifier.close()
+        log.info("stopped")
+        return 0
+
+    def _report(self) -> None:
+        self._write_status()
+        status = self.status_line()
+        self._notifier.notify(f"STATUS={status}")
+        # Only pet the watchdog while audio is flowing or being recovered: a wedged capture
+        # thread then gets the service restarted by systemd.
+        if time.monotonic() - self._heartbeat < self.settings.audio.stall_timeout_s * 3 + 15:
+            self._notifier.notify("WATCHDOG=1")
+
+    def status_line(self) -> str:
+        return (
+            f"{self.state.value}; mic {self._mic_name}; mqtt "
+            f"{'connected' if self.publisher.connected else 'DISCONNECTED'}; "
+            f"pending {self.publisher.pending}; detections {self.recognizer.times.detections}; "
+            f"overruns {self.overruns}{'; MUTED' if self.muted else ''}"
+        )
+
+    def _write_status(self) -> None:
+        status = {
+            "state": self.state.value,
+            "updated_ts": time.time(),
+            "pid": os.getpid(),
+            "microphone": self._mic_name,
+            "mqtt_connected": self.publisher.connected,
+            "outbox_pending": self.publisher.pending,
+            "outbox_degraded": self.outbox.degraded,
+            "detections": self.recognizer.times.detections,
+            "overruns": self.overruns,
+            "mic_restarts": self.mic_restarts,
+            "muted": self.muted,
+        }
+        tmp = self._status_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(status))
+            tmp.replace(self._status_path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self._status_path, exc)
+
+    # --- capture + recognition thread ---------------------------------------------------------
+    def _capture_loop(self) -> None:
+        backoff = 0.5
+        audio = self.settings.audio
+        while not self._stop.is_set():
+            try:
+                mic = MicrophoneSource(
+                    audio.device,
+                    audio.sample_rate_hz,
+                    self.spec.frontend.sample_rate_hz,
+                    audio.chunk_ms,
+                    audio.ring_s,
+                    audio.stall_timeout_s,
+                    audio.realtime_priority,
+                )
+            except AudioError as exc:
+                self._heartbeat = time.monotonic()
+                log.warning("microphone unavailable: %s; retrying in %.1f s", exc, backoff)
+                self._set_state(State.RESTARTING)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, audio.reopen_backoff_max_s)
+                continue
+            self._mic_name = mic.device_name
+            self._set_state(State.RUNNING)
+            try:
+                self._listen(mic)
+                backoff = 0.5
+            except AudioError as exc:
+                self.mic_restarts += 1
+                log.warning("microphone lost: %s; reopening", exc)
+                self._set_state(State.RESTARTING)
+            finally:
+                self.overruns += mic.overruns
+                mic.close()
+                self.recognizer.reset()
+
+    def _listen(self, mic: MicrophoneSource) -> None:
+        logged_rt = False
+        while not self._stop.is_set():
+            chunk = mic.read()
+            if chunk is None:
+                return
+            self._heartbeat = time.monotonic()
+            if not logged_rt and mic.realtime is not None:
+                logged_rt = True
+                if mic.realtime.startswith("fifo"):
+                    log.info("capture thread scheduled %s", mic.realtime)
+                else:
+                    log.warning("capture thread not real-time: SCHED_FIFO %s", mic.realtime)
+            with self._lock:
+                detections = self.recognizer.feed(chunk)
+                muted = self.muted
+            if not detections:
+                continue
+            now = time.time()
+            fed_s = self.recognizer.times.audio_s
+            for detection in detections:
+                self._emit(detection, now - (fed_s - detection.end_s), now, muted)
+
+    def _emit(self, det: Detection, end_ts: float, now: float, muted: bool) -> None:
+        if muted:
+            log.info("heard %s (%.2f) while muted: not published", det.command, det.score)
+            return
+        event = CommandEvent(
+            id=uuid.uuid4().hex,
+            command=det.command,
+            score=round(det.score, 4),
+            start_ts=round(end_ts - (det.end_s - det.start_s), 3),
+            end_ts=round(end_ts, 3),
+            model=self.spec.name,
+            model_version=self.spec.version,
+            device_id=self.settings.mqtt.device_id,
+        )
+        self.publisher.submit(event)
+        log.info("heard %s (%.2f), %.0f ms after the window end", det.command, det.score,
+                 (now - end_ts) * 1000)
+
+    def _set_state(self, state: State) -> None:
+        if self.state is not state and self.state is not State.STOPPING:
+            self.state = state
+            self._notifier.notify(f"STATUS={self.status_line()}")
+
+
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+
+
+def _lock_memory() -> None:
+    """Keep the process resident; ONFAULT so untouched mappings (thread stacks) stay unbacked."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0:
+        err = ctypes.get_errno()
+        log.warning(
+            "mlockall failed (%s): audio may stall under memory pressure; raise LimitMEMLOCK"
+            " or set audio.lock_memory = false",
+            os.strerror(err),
+        )
+
+
+def read_status(state_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((state_dir / STATUS_FILE).read_text()))

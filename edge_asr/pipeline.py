@@ -1,0 +1,135 @@
+"""Audio chunks -> features -> gated inference -> decoder: the path `run` and `recognize` share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .backends import Backend
+from .config import DecoderSettings
+from .decoder import Decoder, Detection
+from .frontend import LogMel
+from .model import ModelSpec
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, for the benchmark and the status line."""
+
+    frontend_s: float = 0.0
+    inference_s: float = 0.0
+    decoder_s: float = 0.0
+    inferences: int = 0
+    audio_s: float = 0.0
+    detections: int = 0
+
+
+class Recognizer:
+    """Feeds 16 kHz int16 chunks (any size) and returns detections in stream time."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: Backend,
+        settings: DecoderSettings,
+        thresholds: dict[str, float] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.backend = backend
+        params = spec.frontend
+        self._frontend = LogMel(params)
+        self._hop_s = params.hop_samples / params.sample_rate_hz
+        self._window_s = spec.window_s
+        frames = spec.input_frames
+        # Double-length ring: frame i is written at i and i + frames, so the newest `frames`
+        # rows are always one contiguous slice (no copy per inference).
+        self._ring = np.full((2 * frames, params.n_mels), np.log(params.log_floor), np.float32)
+        self._write = 0
+        self._frames_seen = 0
+        self._infer_every = max(1, round(settings.infer_every_ms / params.hop_ms))
+        self._since_infer = 0
+        self._gate_dbfs = settings.gate_dbfs
+        self._last_loud_s = -np.inf
+        self._onset_s = 0.0
+        self._gate_open = False
+        steps = max(1, round(settings.smoothing_ms / settings.infer_every_ms))
+        self.decoder = Decoder(
+            spec.labels,
+            {**spec.thresholds, **(thresholds or {})},
+            spec.default_threshold,
+            smoothing_steps=steps,
+            refractory_s=settings.refractory_ms / 1000,
+        )
+        self.times = StageTimes()
+
+    @property
+    def stream_s(self) -> float:
+        """Stream time at the end of the last complete frame."""
+        params = self.spec.frontend
+        if self._frames_seen == 0:
+            return 0.0
+        return ((self._frames_seen - 1) * params.hop_samples + params.window_samples) / (
+            params.sample_rate_hz
+        )
+
+    def reset(self) -> None:
+        """Start a new stream (after the microphone was reopened)."""
+        self._frontend.reset()
+        self._ring.fill(np.log(self.spec.frontend.log_floor))
+        self._frames_seen = 0
+        self._since_infer = 0
+        self._last_loud_s = -np.inf
+        self._gate_open = False
+        self.decoder.reset()
+
+    def feed(self, chunk: npt.NDArray[Any]) -> list[Detection]:
+        detections: list[Detection] = []
+        frames = self.spec.input_frames
+        self.times.audio_s += chunk.shape[0] / self.spec.frontend.sample_rate_hz
+        t0 = time.perf_counter()
+        for mel, dbfs in self._frontend.stream(chunk):
+            for row in range(mel.shape[0]):
+                self._ring[self._write] = mel[row]
+                self._ring[self._write + frames] = mel[row]
+                self._write = (self._write + 1) % frames
+                self._frames_seen += 1
+                self._since_infer += 1
+                now_s = self.stream_s
+                if dbfs[row] >= self._gate_dbfs:
+                    if now_s - self._last_loud_s > self._window_s:
+                        self._onset_s = now_s - self.spec.frontend.window_ms / 1000
+                    self._last_loud_s = now_s
+                if self._since_infer < self._infer_every or self._frames_seen < frames // 2:
+                    continue
+                self._since_infer = 0
+                detection = self._infer(now_s)
+                if detection is not None:
+                    detections.append(detection)
+        self.times.frontend_s += time.perf_counter() - t0
+        return detections
+
+    def _infer(self, now_s: float) -> Detection | None:
+        # The gate stays open while any loud frame is inside the model's window.
+        if now_s - self._last_loud_s > self._window_s:
+            if self._gate_open:
+                self.decoder.reset()
+                self._gate_open = False
+            return None
+        self._gate_open = True
+        t0 = time.perf_counter()
+        posteriors = self.backend.infer(self._ring[self._write : self._write + self.spec.input_frames])
+        t1 = time.perf_counter()
+        start_s = max(self._onset_s, now_s - self._window_s, 0.0)
+        detection = self.decoder.update(posteriors, now_s, start_s)
+        t2 = time.perf_counter()
+        self.times.inference_s += t1 - t0
+        self.times.decoder_s += t2 - t1
+        self.times.frontend_s -= t2 - t0  # feed() times the whole loop; keep stages disjoint
+        self.times.inferences += 1
+        if detection is not None:
+            self.times.detections += 1
+        return detection
