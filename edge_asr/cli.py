@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config(cfg_sub.add_parser("check", help="validate config and model; exit 78 if invalid"))
 
     health = with_config(sub.add_parser("health", help="exit 0 if the running daemon is healthy"))
+    health.add_argument("--state-dir", type=Path, help="the daemon's state directory")
     health.add_argument("--max-age-s", type=float, default=30.0, help="status file freshness")
 
     from .bench import add_arguments as add_bench

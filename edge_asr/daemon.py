@@ -103,6 +103,7 @@ class Daemon:
         capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
         capture.start()
         self.state = State.RUNNING
+        self._write_status()
         self._notifier.notify("READY=1\nSTATUS=listening")
         log.info(
             "ready in %.0f ms: model %s %s, commands: %s",

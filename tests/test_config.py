@@ -1,0 +1,65 @@
+"""Configuration: file < environment < flags, and every mistake names its key."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_asr.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[mqtt]\nhost = "from-file"\nport = 1884\n[decoder]\ngate_dbfs = -50\n')
+    monkeypatch.setenv("EDGE_ASR_MQTT__PORT", "1885")
+    settings = load_settings(path, mqtt={"host": "from-flag"})
+    assert settings.mqtt.host == "from-flag"
+    assert settings.mqtt.port == 1885
+    assert settings.decoder.gate_dbfs == -50
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[mqtt]\nport = 70000\n", "mqtt.port"),
+        ("[mqtt]\nprefix = \"a/b\"\n", "mqtt.prefix"),
+        ("[model]\nbackend = \"tensorrt\"\n", "model.backend"),
+        ("[model.thresholds]\nyes = 2.0\n", "model.thresholds"),
+        ("[audio]\nchunk_ms = 0\n", "audio.chunk_ms"),
+        ("[mqtt]\nhots = \"typo\"\n", "mqtt.hots"),
+    ],
+)
+def test_invalid_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"config key {key}\b"):
+        load_settings(write(tmp_path, text))
+
+
+def test_env_errors_name_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EDGE_ASR_DECODER__REFRACTORY_MS", "soon")
+    with pytest.raises(ConfigError, match="decoder.refractory_ms"):
+        load_settings(write(tmp_path, ""))
+
+
+def test_toml_syntax_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config.toml"):
+        load_settings(write(tmp_path, "[mqtt\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_cli_exits_78_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, "[mqtt]\nport = -1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_asr.cli", "config", "check", "--config", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 78
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "mqtt.port" in lines[0], result.stderr

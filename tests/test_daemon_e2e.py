@@ -1,0 +1,102 @@
+"""End to end: `edge-asr run` as a process, a PulseAudio virtual microphone, a real broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mqtt_broker import MosquittoBroker, Subscriber
+from pulse_mic import VirtualMic
+
+from tiny_model import build_tiny_model
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
+
+
+def write_wav(path: Path, audio: np.ndarray) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(audio.astype("<i2").tobytes())
+    return path
+
+
+def start_daemon(
+    model: Path, broker: MosquittoBroker, mic: VirtualMic, state: Path, device_id: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_asr.cli", "run", "--model", str(model),
+         "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--device", "pulse",
+         "--device-id", device_id, "--state-dir", str(state)],
+        env={**mic.env(), "EDGE_ASR_AUDIO__LOCK_MEMORY": "false"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def make(*args: object) -> subprocess.Popen[str]:
+        proc = start_daemon(*args)  # type: ignore[arg-type]
+        procs.append(proc)
+        return proc
+
+    yield make
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemon_factory: Callable[..., subprocess.Popen[str]],
+) -> None:
+    model = tmp_path / "model"
+    build_tiny_model(model)
+    rng = np.random.default_rng(5)
+    clip = np.zeros(16000 * 2, np.int16)
+    clip[8000:14400] = rng.normal(0, 5000, 6400).astype(np.int16)
+    wav = write_wav(tmp_path / "burst.wav", clip)
+    base = "edge-asr/e2e-tiny"
+    sub = Subscriber(mqtt_broker, [f"{base}/#"])
+    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-tiny")
+    try:
+        status = sub.wait(f"{base}/status", timeout_s=20)
+        assert status[-1].payload == b"online"
+        time.sleep(2.5)  # the sound server's first buffers
+        for _ in range(3):
+            virtual_mic.play(wav)
+        commands = sub.wait(f"{base}/command", count=3, timeout_s=20)
+        payloads = [json.loads(m.payload) for m in commands]
+        assert [p["command"] for p in payloads] == ["loud"] * 3
+        assert len({p["id"] for p in payloads}) == 3
+        assert all(p["device_id"] == "e2e-tiny" and p["model"] == "tiny-test" for p in payloads)
+        assert all(0 <= p["latency_ms"] < 2000 for p in payloads)
+        assert all(p["start_ts"] < p["end_ts"] <= time.time() for p in payloads)
+        health = subprocess.run(
+            [sys.executable, "-m", "edge_asr.cli", "health", "--state-dir", str(tmp_path / "state")],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert health.returncode == 0, health.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        sub_status = sub.on(f"{base}/status")
+        sub.close()
+    assert proc.returncode == 0, out
+    assert sub_status[-1].payload == b"offline"
+    assert "Traceback" not in out

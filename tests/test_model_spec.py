@@ -1,0 +1,78 @@
+"""Model folders: a bad model.json or model file is refused with a message naming the file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_asr.backends import load_backend
+from edge_asr.model import ModelError, load_spec
+from tiny_model import build_tiny_model
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    build_tiny_model(tmp_path / "m")
+    return tmp_path / "m"
+
+
+def edit(folder: Path, **changes: object) -> None:
+    path = folder / "model.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_loads_and_verifies(folder: Path) -> None:
+    spec = load_spec(folder)
+    assert spec.commands == ("loud", "quiet")
+    assert spec.window_s == pytest.approx(0.99)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": 99}, "format must be 1"),
+        ({"labels": []}, "labels must be a non-empty list"),
+        ({"labels": ["a", "a"]}, "unique"),
+        ({"input_frames": 0}, "input_frames"),
+        ({"thresholds": {"nope": 0.5}}, "unknown label 'nope'"),
+        ({"thresholds": {"default": 0}}, r"\(0, 1\]"),
+        ({"frontend": {"hop": 1}}, "unknown frontend parameters: hop"),
+        ({"files": {}}, "must list model.onnx or model.tflite"),
+    ],
+)
+def test_bad_sidecar_names_the_file(folder: Path, change: dict, message: str) -> None:
+    edit(folder, **change)
+    with pytest.raises(ModelError, match=message) as err:
+        load_spec(folder)
+    assert str(folder / "model.json") in str(err.value)
+
+
+def test_missing_key_and_broken_json(folder: Path) -> None:
+    data = json.loads((folder / "model.json").read_text())
+    del data["labels"]
+    (folder / "model.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="missing key 'labels'"):
+        load_spec(folder)
+    (folder / "model.json").write_text("{")
+    with pytest.raises(ModelError, match="unreadable"):
+        load_spec(folder)
+    with pytest.raises(ModelError, match="not found"):
+        load_spec(folder / "elsewhere")
+
+
+def test_tampered_model_file_fails_checksum(folder: Path) -> None:
+    with (folder / "model.onnx").open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelError, match=r"model.onnx: sha256 .* does not match"):
+        load_spec(folder)
+
+
+def test_corrupt_model_file_is_named_by_the_backend(folder: Path) -> None:
+    (folder / "model.onnx").write_bytes(b"not an onnx file")
+    spec = load_spec(folder, verify=False)
+    with pytest.raises(ModelError, match="model.onnx: onnxruntime cannot load it"):
+        load_backend(spec, "onnx")
+    with pytest.raises(ModelError, match="no model file for backend 'tflite'"):
+        load_backend(spec, "tflite")

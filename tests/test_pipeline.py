@@ -1,0 +1,80 @@
+"""The streaming recognizer: same answers whatever the chunking, and no memory growth."""
+
+import gc
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_asr.backends import load_backend
+from edge_asr.config import DecoderSettings
+from edge_asr.model import ModelSpec, load_spec
+from edge_asr.pipeline import Recognizer
+from tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+    folder = tmp_path_factory.mktemp("tiny")
+    build_tiny_model(folder)
+    return load_spec(folder)
+
+
+def bursts(seconds: float, at: list[float]) -> np.ndarray:
+    """Digital silence with 0.4 s noise bursts ("utterances") starting at the given times."""
+    rng = np.random.default_rng(3)
+    audio = np.zeros(int(seconds * 16000), np.int16)
+    for start in at:
+        i = int(start * 16000)
+        audio[i : i + 6400] = rng.normal(0, 4000, 6400).astype(np.int16)
+    return audio
+
+
+def recognize(spec: ModelSpec, audio: np.ndarray, chunk: int) -> list[tuple[str, float]]:
+    rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    found = []
+    for start in range(0, len(audio), chunk):
+        found += [(d.command, round(d.end_s, 3)) for d in rec.feed(audio[start : start + chunk])]
+    return found
+
+
+def test_each_burst_is_one_detection_whatever_the_chunking(spec: ModelSpec) -> None:
+    audio = bursts(8.0, [1.0, 3.5, 6.0])
+    expected = recognize(spec, audio, 1600)
+    assert [cmd for cmd, _ in expected] == ["loud", "loud", "loud"]
+    for end, start in zip([t for _, t in expected], [1.0, 3.5, 6.0], strict=True):
+        assert start < end < start + 1.2
+    for chunk in (160, 512, 4000, 16000):
+        assert recognize(spec, audio, chunk) == expected
+
+
+def test_silence_skips_inference(spec: ModelSpec) -> None:
+    rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    rec.feed(np.zeros(16000 * 5, np.int16))
+    assert rec.times.inferences == 0
+    rec.feed(bursts(2.0, [0.5]))
+    assert rec.times.inferences > 0
+
+
+def test_no_memory_growth_over_10000_frames(spec: ModelSpec) -> None:
+    rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    audio = bursts(20.0, [1, 4, 7, 10, 13, 16])  # speech keeps inference running
+    chunk = 1600
+
+    def run(seconds: int) -> None:
+        for _ in range(seconds // 20):
+            for start in range(0, len(audio), chunk):
+                rec.feed(audio[start : start + chunk])
+
+    run(20)  # warm-up: caches, lazily built state
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    run(200)  # 10,000 frames of 20 ms
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert rec.times.inferences > 500
+    assert growth < 16 * 1024, f"grew {growth} bytes over 10,000 frames"
