@@ -82,7 +82,7 @@ class WavFileSource:
     def read(self) -> Int16Array | None:
         if self._pos >= self._audio.shape[0]:
             return None
-        chunk = self._audio[self._pos : self._pos + self._chunk]
+        chunk: Int16Array = self._audio[self._pos : self._pos + self._chunk]
         self._pos += self._chunk
         return chunk
 
@@ -150,7 +150,9 @@ class MicrophoneSource:
         try:
             import pyaudio
         except ImportError:
-            raise AudioError("microphone capture needs PyAudio: pip install 'edge-asr[mic]'") from None
+            raise AudioError(
+                "microphone capture needs PyAudio: pip install 'edge-asr[mic]'"
+            ) from None
         self.sample_rate_hz = sample_rate_hz
         self._pa = open_portaudio()
         try:
@@ -178,6 +180,9 @@ class MicrophoneSource:
                 frames_per_buffer=self._chunk.shape[0],
                 stream_callback=self._callback,
             )
+        except OSError as exc:  # PortAudio reports a vanished or busy device as OSError
+            self._pa.terminate()
+            raise AudioError(f"cannot open input device {device!r}: {exc}") from None
         except Exception:
             self._pa.terminate()
             raise
@@ -203,11 +208,17 @@ class MicrophoneSource:
         except ValueError:
             pass
         native = int(info["defaultSampleRate"])
-        log.warning("device %r cannot open %d Hz; capturing at %d Hz and resampling",
-                    info["name"], wanted, native)
+        log.warning(
+            "device %r cannot open %d Hz; capturing at %d Hz and resampling",
+            info["name"],
+            wanted,
+            native,
+        )
         return native
 
-    def _callback(self, data: bytes | None, frames: int, _time: Any, status: int) -> tuple[None, int]:
+    def _callback(
+        self, data: bytes | None, frames: int, _time: Any, status: int
+    ) -> tuple[None, int]:
         # Real-time thread: copy and signal only. No logging, no computing.
         if self.realtime is None:
             self.realtime = _request_fifo(self._priority)
@@ -289,7 +300,7 @@ def list_devices() -> list[dict[str, Any]]:
 def _default_input_index(pa: Any) -> int | None:
     try:
         return int(pa.get_default_input_device_info()["index"])
-    except (OSError, IOError):
+    except OSError:
         return None
 
 

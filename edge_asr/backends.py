@@ -1,4 +1,4 @@
-"""Inference runtimes behind one protocol: ONNX Runtime and TFLite (tflite-runtime / ai-edge-litert)."""
+"""Inference runtimes behind one protocol: ONNX Runtime and TFLite (tflite-runtime or LiteRT)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ class OnnxBackend:
         if inp.type not in dtype:
             raise ModelError(f"{path}: unsupported input type {inp.type}")
         if inp.type != "tensor(float)":
-            raise ModelError(f"{path}: integer ONNX inputs carry no scale; export float input (QDQ)")
+            raise ModelError(
+                f"{path}: integer ONNX inputs carry no scale; export float input (QDQ)"
+            )
         self._input = _Quantizer(np.float32, 1.0, 0, shape)
         self._posteriors = np.zeros(len(spec.labels), dtype=np.float32)
 
@@ -196,5 +198,7 @@ def _make(runtime: str, spec: ModelSpec, path: Path, threads: int) -> Backend:
         backend = OnnxBackend(spec, path, threads)
     else:
         backend = TfliteBackend(spec, path, threads)
-    log.info("model %s %s on %s (%s, %d thread(s))", spec.name, spec.version, runtime, path, threads)
+    log.info(
+        "model %s %s on %s (%s, %d thread(s))", spec.name, spec.version, runtime, path, threads
+    )
     return backend

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .config import Settings
 
@@ -27,15 +28,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", type=Path, help="TOML config file")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
-    parser.add_argument("--backend", choices=["auto", "onnx", "tflite"],
-                        help="benchmark one runtime (default: every installed one)")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "onnx", "tflite"],
+        help="benchmark one runtime (default: every installed one)",
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the test stream")
-    parser.add_argument("--speech-fraction", type=float, default=0.3,
-                        help="share of the stream that holds spoken commands")
+    parser.add_argument(
+        "--speech-fraction",
+        type=float,
+        default=0.3,
+        help="share of the stream that holds spoken commands",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
 
 
-def make_stream(model_dir: Path, minutes: float, speech_fraction: float, seed: int = 0) -> np.ndarray:
+def make_stream(
+    model_dir: Path, minutes: float, speech_fraction: float, seed: int = 0
+) -> npt.NDArray[np.int16]:
     """Room noise at about -60 dBFS with spoken sample clips spread through it."""
     from .audio import read_wav
 
@@ -59,7 +69,7 @@ def make_stream(model_dir: Path, minutes: float, speech_fraction: float, seed: i
 
 
 def measure_pipeline(
-    settings: Settings, backend_name: str, stream: np.ndarray, repeats: int
+    settings: Settings, backend_name: str, stream: npt.NDArray[np.int16], repeats: int
 ) -> dict[str, Any]:
     """Figures for `repeats` passes over `stream` (a short stream replayed keeps RSS honest)."""
     from .backends import load_backend
@@ -96,9 +106,11 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     from .model import default_model_dir, load_spec
 
     spec = load_spec(settings.model.path or default_model_dir())
-    backends = [args.backend] if args.backend and args.backend != "auto" else [
-        name for name in available_runtimes() if spec.path_of(name) is not None
-    ]
+    backends = (
+        [args.backend]
+        if args.backend and args.backend != "auto"
+        else [name for name in available_runtimes() if spec.path_of(name) is not None]
+    )
     results: dict[str, Any] = {
         "model": f"{spec.name} {spec.version}",
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -110,22 +122,34 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     }
     for name in backends:
         # One process per runtime, so peak RSS is that runtime's alone.
-        cmd = [sys.executable, "-c", _CHILD, json.dumps({
-            "settings": settings.model_dump(mode="json"), "backend": name,
-            "minutes": args.minutes, "speech": args.speech_fraction,
-            "model_dir": str(spec.folder)})]
+        cmd = [
+            sys.executable,
+            "-c",
+            _CHILD,
+            json.dumps(
+                {
+                    "settings": settings.model_dump(mode="json"),
+                    "backend": name,
+                    "minutes": args.minutes,
+                    "speech": args.speech_fraction,
+                    "model_dir": str(spec.folder),
+                }
+            ),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(f"bench {name}: failed: {out.stderr.strip()[-500:]}", file=sys.stderr)
             return 1
         figures = json.loads(out.stdout.strip().splitlines()[-1])
         results["backends"][name] = figures
-        print(f"{name:7s} RTF {figures['rtf']:.4f} (frontend {figures['rtf_frontend']:.4f}, "
-              f"inference {figures['rtf_inference']:.4f}, decoder {figures['rtf_decoder']:.5f}); "
-              f"CPU {figures['cpu_percent_of_one_core']:.2f}% of one core; "
-              f"{figures['ms_per_inference']:.2f} ms/inference x {figures['inferences']}; "
-              f"peak RSS {figures['peak_rss_mb']:.1f} MB; {figures['detections']} detections "
-              f"in {figures['audio_s'] / 60:.1f} min")
+        print(
+            f"{name:7s} RTF {figures['rtf']:.4f} (frontend {figures['rtf_frontend']:.4f}, "
+            f"inference {figures['rtf_inference']:.4f}, decoder {figures['rtf_decoder']:.5f}); "
+            f"CPU {figures['cpu_percent_of_one_core']:.2f}% of one core; "
+            f"{figures['ms_per_inference']:.2f} ms/inference x {figures['inferences']}; "
+            f"peak RSS {figures['peak_rss_mb']:.1f} MB; {figures['detections']} detections "
+            f"in {figures['audio_s'] / 60:.1f} min"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

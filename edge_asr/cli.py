@@ -19,14 +19,14 @@ EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
 
 log = logging.getLogger("edge_asr")
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Offline voice commands for edge devices: listens on a microphone, recognizes
 commands with an INT8 model (ONNX Runtime or TFLite) and publishes each one
 over MQTT as <prefix>/<device_id>/command.
 
-Configuration: TOML file (default %s, or --config), then EDGE_ASR_* environment
-variables (EDGE_ASR_MQTT__HOST=broker), then command-line flags.
-""" % DEFAULT_CONFIG_PATH
+Configuration: TOML file (default {DEFAULT_CONFIG_PATH}, or --config), then EDGE_ASR_*
+environment variables (EDGE_ASR_MQTT__HOST=broker), then command-line flags.
+"""
 
 EXIT_CODES = """\
 exit codes: 0 ok, 1 failure, 2 usage, 69 no audio device/runtime, 78 invalid config or model
@@ -52,11 +52,16 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
         p.add_argument("--backend", choices=["auto", "onnx", "tflite"], help="inference runtime")
 
-    run = with_config(sub.add_parser(
-        "run", help="run the daemon (microphone -> MQTT)", epilog=EXIT_CODES, formatter_class=fmt,
-        description="Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY,"
-        " STATUS and WATCHDOG.",
-    ))
+    run = with_config(
+        sub.add_parser(
+            "run",
+            help="run the daemon (microphone -> MQTT)",
+            epilog=EXIT_CODES,
+            formatter_class=fmt,
+            description="Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY,"
+            " STATUS and WATCHDOG.",
+        )
+    )
     with_model(run)
     run.add_argument("--device", help="input device index or name substring (see `devices`)")
     run.add_argument("--mqtt-host", help="broker host")
@@ -64,12 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device-id", help="topic level naming this device (default hostname)")
     run.add_argument("--state-dir", type=Path, help="where the outbox and status file live")
 
-    rec = with_config(sub.add_parser(
-        "recognize", help="recognize commands in WAV files with the streaming pipeline",
-        formatter_class=fmt, epilog=EXIT_CODES,
-        description="Runs the same pipeline as `run`, with each file chunked as the microphone"
-        " would deliver it. Files are PCM WAV; other rates and stereo are converted.",
-    ))
+    rec = with_config(
+        sub.add_parser(
+            "recognize",
+            help="recognize commands in WAV files with the streaming pipeline",
+            formatter_class=fmt,
+            epilog=EXIT_CODES,
+            description="Runs the same pipeline as `run`, with each file chunked as the microphone"
+            " would deliver it. Files are PCM WAV; other rates and stereo are converted.",
+        )
+    )
     with_model(rec)
     rec.add_argument("files", nargs="+", type=Path, metavar="FILE")
     rec.add_argument("--json", action="store_true", help="one JSON object per file per line")
@@ -88,10 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     from .bench import add_arguments as add_bench
 
     add_bench(sub.add_parser("bench", help="measure real-time factor, CPU, memory, start-up"))
-    for name, text in (("train", "train a model for your commands"),
-                       ("evaluate", "evaluate a model folder")):
-        p = sub.add_parser(name, help=f"{text} (needs `pip install edge-asr[train]`)",
-                           add_help=False)
+    for name, text in (
+        ("train", "train a model for your commands"),
+        ("evaluate", "evaluate a model folder"),
+    ):
+        p = sub.add_parser(
+            name, help=f"{text} (needs `pip install edge-asr[train]`)", add_help=False
+        )
         p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
@@ -99,9 +111,12 @@ def _parser() -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """CLI flags as a nested settings dict (only the ones given)."""
     mapping = {
-        "model": ("model", "path"), "backend": ("model", "backend"),
-        "device": ("audio", "device"), "mqtt_host": ("mqtt", "host"),
-        "mqtt_port": ("mqtt", "port"), "device_id": ("mqtt", "device_id"),
+        "model": ("model", "path"),
+        "backend": ("model", "backend"),
+        "device": ("audio", "device"),
+        "mqtt_host": ("mqtt", "host"),
+        "mqtt_port": ("mqtt", "port"),
+        "device_id": ("mqtt", "device_id"),
         "state_dir": ("outbox", "state_dir"),
     }
     out: dict[str, Any] = {}
@@ -198,13 +213,20 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
         detections = []
         while (samples := source.read()) is not None:
             for det in recognizer.feed(samples):
-                detections.append({"command": det.command, "score": round(det.score, 4),
-                                   "start_s": round(det.start_s, 3), "end_s": round(det.end_s, 3)})
+                detections.append(
+                    {
+                        "command": det.command,
+                        "score": round(det.score, 4),
+                        "start_s": round(det.start_s, 3),
+                        "end_s": round(det.end_s, 3),
+                    }
+                )
         if as_json:
             print(json.dumps({"file": str(path), "detections": detections}), flush=True)
         else:
-            found = ", ".join(f"{d['command']} ({d['score']:.2f}) at {d['end_s']:.2f}s"
-                              for d in detections)
+            found = ", ".join(
+                f"{d['command']} ({d['score']:.2f}) at {d['end_s']:.2f}s" for d in detections
+            )
             print(f"{path}: {found or 'nothing recognized'}", flush=True)
     return EX_FAIL if failures else EX_OK
 
@@ -218,8 +240,10 @@ def _devices() -> int:
         return EX_UNAVAILABLE
     for dev in devices:
         mark = "*" if dev["default"] else " "
-        print(f"{mark}{dev['index']:3d}  {dev['name']}  ({dev['channels']} ch, "
-              f"{dev['default_rate_hz']} Hz)")
+        print(
+            f"{mark}{dev['index']:3d}  {dev['name']}  ({dev['channels']} ch, "
+            f"{dev['default_rate_hz']} Hz)"
+        )
     return EX_OK
 
 
@@ -232,12 +256,16 @@ def _config(action: str, settings: Settings) -> int:
 
     spec = load_spec(settings.model.path or default_model_dir())
     backend = load_backend(spec, settings.model.backend, settings.model.threads)
-    for path in (settings.mqtt.password_file,
-                 *(vars(settings.mqtt.tls).values() if settings.mqtt.tls else ())):
+    for path in (
+        settings.mqtt.password_file,
+        *(vars(settings.mqtt.tls).values() if settings.mqtt.tls else ()),
+    ):
         if isinstance(path, Path) and not path.is_file():
             raise ConfigError(f"config key mqtt: file {path} not found")
-    print(f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
-          f"on {backend.name}")
+    print(
+        f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
+        f"on {backend.name}"
+    )
     return EX_OK
 
 
@@ -261,8 +289,10 @@ def _train_or_evaluate(command: str, argv: list[str]) -> int:
     try:
         from .train import cli as train_cli
     except ImportError as exc:
-        print(f"edge-asr {command}: training tools missing ({exc}); "
-              "pip install 'edge-asr[train]'", file=sys.stderr)
+        print(
+            f"edge-asr {command}: training tools missing ({exc}); pip install 'edge-asr[train]'",
+            file=sys.stderr,
+        )
         return EX_UNAVAILABLE
     return int(train_cli.main(command, argv))
 

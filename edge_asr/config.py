@@ -30,7 +30,10 @@ class AudioSettings(_Section):
         None, description="Input device: PyAudio index or a substring of its name; empty = default"
     )
     sample_rate_hz: int = Field(
-        16000, ge=8000, le=192000, description="Rate to open the device at; resampled to the model's"
+        16000,
+        ge=8000,
+        le=192000,
+        description="Rate to open the device at; resampled to the model's",
     )
     chunk_ms: int = Field(100, ge=10, le=1000, description="Audio delivered per callback")
     ring_s: float = Field(4.0, ge=0.5, le=60, description="Capture ring buffer length")

@@ -60,7 +60,9 @@ class Daemon:
         model_dir = settings.model.path or default_model_dir()
         self.spec: ModelSpec = load_spec(model_dir)
         backend = load_backend(self.spec, settings.model.backend, settings.model.threads)
-        self.recognizer = Recognizer(self.spec, backend, settings.decoder, settings.model.thresholds)
+        self.recognizer = Recognizer(
+            self.spec, backend, settings.decoder, settings.model.thresholds
+        )
         state_dir = settings.outbox.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self._status_path = state_dir / STATUS_FILE
@@ -194,6 +196,12 @@ class Daemon:
                 self.mic_restarts += 1
                 log.warning("microphone lost: %s; reopening", exc)
                 self._set_state(State.RESTARTING)
+            except Exception:  # a bug in a stage must not silently end recognition
+                self.mic_restarts += 1
+                log.exception("recognition failed; restarting capture in %.1f s", backoff)
+                self._set_state(State.RESTARTING)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, audio.reopen_backoff_max_s)
             finally:
                 self.overruns += mic.overruns
                 mic.close()
@@ -237,8 +245,12 @@ class Daemon:
             device_id=self.settings.mqtt.device_id,
         )
         self.publisher.submit(event)
-        log.info("heard %s (%.2f), %.0f ms after the window end", det.command, det.score,
-                 (now - end_ts) * 1000)
+        log.info(
+            "heard %s (%.2f), %.0f ms after the window end",
+            det.command,
+            det.score,
+            (now - end_ts) * 1000,
+        )
 
     def _set_state(self, state: State) -> None:
         if self.state is not state and self.state is not State.STOPPING:

@@ -56,7 +56,9 @@ class Decoder:
     def thresholds(self) -> dict[str, float]:
         return {
             label: float(value)
-            for label, value, ok in zip(self.labels, self._thresholds, self._publishable, strict=True)
+            for label, value, ok in zip(
+                self.labels, self._thresholds, self._publishable, strict=True
+            )
             if ok
         }
 

@@ -58,7 +58,8 @@ class FrontendParams:
 
 
 def _hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+    mel: npt.NDArray[np.float64] = 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+    return mel
 
 
 def _mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -121,7 +121,9 @@ class Recognizer:
             return None
         self._gate_open = True
         t0 = time.perf_counter()
-        posteriors = self.backend.infer(self._ring[self._write : self._write + self.spec.input_frames])
+        posteriors = self.backend.infer(
+            self._ring[self._write : self._write + self.spec.input_frames]
+        )
         t1 = time.perf_counter()
         start_s = max(self._onset_s, now_s - self._window_s, 0.0)
         detection = self.decoder.update(posteriors, now_s, start_s)

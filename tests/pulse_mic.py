@@ -34,7 +34,8 @@ class VirtualMic:
             return
         subprocess.run(
             ["pulseaudio", "-D", "--exit-idle-time=-1", "--log-target=stderr"],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         for _ in range(50):
             if subprocess.run(["pactl", "info"], capture_output=True).returncode == 0:
@@ -45,9 +46,17 @@ class VirtualMic:
     def create(self) -> None:
         self.ensure_server()
         out = subprocess.run(
-            ["pactl", "load-module", "module-null-sink", f"sink_name={self.sink}",
-             "rate=16000", "channels=1"],
-            capture_output=True, text=True, check=True,
+            [
+                "pactl",
+                "load-module",
+                "module-null-sink",
+                f"sink_name={self.sink}",
+                "rate=16000",
+                "channels=1",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         self._module = out.stdout.strip()
 
@@ -56,6 +65,10 @@ class VirtualMic:
         if self._module is not None:
             subprocess.run(["pactl", "unload-module", self._module], check=False)
             self._module = None
+
+    def suspend(self, suspended: bool) -> None:
+        """Stop (or resume) the flow of audio from the microphone, as a stalled driver would."""
+        subprocess.run(["pactl", "suspend-sink", self.sink, "1" if suspended else "0"], check=True)
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should record from this microphone by default."""

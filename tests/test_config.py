@@ -28,11 +28,11 @@ def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.Monkey
     ("text", "key"),
     [
         ("[mqtt]\nport = 70000\n", "mqtt.port"),
-        ("[mqtt]\nprefix = \"a/b\"\n", "mqtt.prefix"),
-        ("[model]\nbackend = \"tensorrt\"\n", "model.backend"),
+        ('[mqtt]\nprefix = "a/b"\n', "mqtt.prefix"),
+        ('[model]\nbackend = "tensorrt"\n', "model.backend"),
         ("[model.thresholds]\nyes = 2.0\n", "model.thresholds"),
         ("[audio]\nchunk_ms = 0\n", "audio.chunk_ms"),
-        ("[mqtt]\nhots = \"typo\"\n", "mqtt.hots"),
+        ('[mqtt]\nhots = "typo"\n', "mqtt.hots"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -42,14 +42,14 @@ def test_invalid_values_name_the_key(tmp_path: Path, text: str, key: str) -> Non
 
 def test_env_errors_name_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EDGE_ASR_DECODER__REFRACTORY_MS", "soon")
-    with pytest.raises(ConfigError, match="decoder.refractory_ms"):
+    with pytest.raises(ConfigError, match=r"decoder\.refractory_ms"):
         load_settings(write(tmp_path, ""))
 
 
 def test_toml_syntax_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config.toml"):
+    with pytest.raises(ConfigError, match=r"config\.toml"):
         load_settings(write(tmp_path, "[mqtt\n"))
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match=r"not found"):
         load_settings(tmp_path / "nope.toml")
 
 
@@ -57,7 +57,9 @@ def test_cli_exits_78_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     path = write(tmp_path, "[mqtt]\nport = -1\n")
     result = subprocess.run(
         [sys.executable, "-m", "edge_asr.cli", "config", "check", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 78
     assert "Traceback" not in result.stderr

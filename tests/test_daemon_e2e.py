@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber
 from pulse_mic import VirtualMic
-
 from tiny_model import build_tiny_model
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
@@ -35,11 +34,28 @@ def start_daemon(
     model: Path, broker: MosquittoBroker, mic: VirtualMic, state: Path, device_id: str
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_asr.cli", "run", "--model", str(model),
-         "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--device", "pulse",
-         "--device-id", device_id, "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "edge_asr.cli",
+            "run",
+            "--model",
+            str(model),
+            "--mqtt-host",
+            broker.host,
+            "--mqtt-port",
+            str(broker.port),
+            "--device",
+            "pulse",
+            "--device-id",
+            device_id,
+            "--state-dir",
+            str(state),
+        ],
         env={**mic.env(), "EDGE_ASR_AUDIO__LOCK_MEMORY": "false"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -88,8 +104,17 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         assert all(0 <= p["latency_ms"] < 2000 for p in payloads)
         assert all(p["start_ts"] < p["end_ts"] <= time.time() for p in payloads)
         health = subprocess.run(
-            [sys.executable, "-m", "edge_asr.cli", "health", "--state-dir", str(tmp_path / "state")],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "edge_asr.cli",
+                "health",
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert health.returncode == 0, health.stdout
     finally:
@@ -100,3 +125,42 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
     assert proc.returncode == 0, out
     assert sub_status[-1].payload == b"offline"
     assert "Traceback" not in out
+
+
+def test_microphone_that_stalls_is_reopened(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemon_factory: Callable[..., subprocess.Popen[str]],
+) -> None:
+    model = tmp_path / "model"
+    build_tiny_model(model)
+    rng = np.random.default_rng(6)
+    clip = np.zeros(16000 * 2, np.int16)
+    clip[8000:14400] = rng.normal(0, 5000, 6400).astype(np.int16)
+    wav = write_wav(tmp_path / "burst.wav", clip)
+    base = "edge-asr/e2e-unplug"
+    sub = Subscriber(mqtt_broker, [f"{base}/#"])
+    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-unplug")
+    try:
+        sub.wait(f"{base}/status", timeout_s=20)
+        time.sleep(2.5)
+        virtual_mic.play(wav)
+        sub.wait(f"{base}/command", count=1, timeout_s=20)
+        virtual_mic.suspend(True)  # the driver stops delivering audio
+        time.sleep(6)
+        virtual_mic.suspend(False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(sub.on(f"{base}/command")) < 2:
+            virtual_mic.play(wav)
+            time.sleep(1)
+        assert len(sub.on(f"{base}/command")) >= 2, proc.kill() or proc.communicate()[0]
+        commands = sub.on(f"{base}/command")
+        assert json.loads(commands[-1].payload)["command"] == "loud"
+        assert proc.poll() is None, "daemon died with the microphone"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        sub.close()
+    assert "microphone lost" in out or "microphone unavailable" in out, out
+    assert proc.returncode == 0, out

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_model import build_tiny_model
 
 from edge_asr.backends import load_backend
 from edge_asr.model import ModelError, load_spec
-from tiny_model import build_tiny_model
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_tampered_model_file_fails_checksum(folder: Path) -> None:
 def test_corrupt_model_file_is_named_by_the_backend(folder: Path) -> None:
     (folder / "model.onnx").write_bytes(b"not an onnx file")
     spec = load_spec(folder, verify=False)
-    with pytest.raises(ModelError, match="model.onnx: onnxruntime cannot load it"):
+    with pytest.raises(ModelError, match=r"model\.onnx: onnxruntime cannot load it"):
         load_backend(spec, "onnx")
     with pytest.raises(ModelError, match="no model file for backend 'tflite'"):
         load_backend(spec, "tflite")

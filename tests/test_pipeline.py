@@ -2,16 +2,15 @@
 
 import gc
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import build_tiny_model
 
 from edge_asr.backends import load_backend
 from edge_asr.config import DecoderSettings
 from edge_asr.model import ModelSpec, load_spec
 from edge_asr.pipeline import Recognizer
-from tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,298 @@
+"""Durable FIFO of messages not yet acknowledged by the broker (sqlite, in-memory fallback).
+
+Durability choice: WAL with synchronous=FULL. NORMAL already survives a killed process (a
+committed WAL frame is in the kernel's page cache), but on a Raspberry Pi the common crash is a
+pulled power plug, and only FULL (fsync of the WAL on every commit) keeps the last commands
+through that. Commands arrive a few per minute at most, so one fsync each costs nothing that
+matters; the caller's thread (the decoder) waits a few ms on an SD card, never on the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+DROP_LOG_INTERVAL_S = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_ts REAL NOT NULL
+)
+"""
+
+
+class Entry(NamedTuple):
+    """One queued message; seq grows strictly with insertion order."""
+
+    seq: int
+    topic: str
+    payload: bytes
+    created_ts: float
+
+
+class Outbox:
+    """Bounded, ordered, durable queue. Thread-safe.
+
+    `path=None` keeps everything in memory (nothing survives a restart; not "degraded").
+    When the database cannot be opened or written, the outbox moves what it holds to memory,
+    sets `degraded` and `degraded_reason`, logs one ERROR and keeps working.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        max_messages: int,
+        max_age_s: float,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be >= 1")
+        self.path = path
+        self.max_messages = max_messages
+        self.max_age_s = max_age_s
+        self.dropped_overflow = 0
+        self.dropped_expired = 0
+        self.degraded = False
+        self.degraded_reason: str | None = None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._memory: deque[Entry] = deque()
+        self._next_seq = 1
+        self._count = 0
+        self._unlogged_overflow = 0
+        self._last_overflow_log = -DROP_LOG_INTERVAL_S
+        if path is not None:
+            self._open(path)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def put(self, topic: str, payload: bytes, created_ts: float) -> None:
+        """Append a message; beyond max_messages the oldest are dropped."""
+        with self._lock:
+            if self._db is not None:
+                try:
+                    self._db_put(self._db, topic, payload, created_ts)
+                    return
+                except sqlite3.Error as exc:
+                    self._degrade(f"cannot write {self.path}: {exc}")
+            self._memory.append(Entry(self._next_seq, topic, payload, created_ts))
+            self._next_seq += 1
+            overflow = len(self._memory) - self.max_messages
+            for _ in range(max(0, overflow)):
+                self._memory.popleft()
+            self._count = len(self._memory)
+            self._note_overflow(max(0, overflow))
+
+    def peek(self, limit: int) -> list[Entry]:
+        """Up to `limit` oldest entries, first expiring those older than max_age_s."""
+        with self._lock:
+            cutoff = self._clock() - self.max_age_s
+            if self._db is not None:
+                try:
+                    return self._db_peek(self._db, cutoff, limit)
+                except sqlite3.Error as exc:
+                    self._degrade(f"cannot read/write {self.path}: {exc}")
+            expired = 0
+            while self._memory and self._memory[0].created_ts < cutoff:
+                self._memory.popleft()
+                expired += 1
+            # Out-of-order timestamps (clock steps) can leave old entries behind the head.
+            if any(e.created_ts < cutoff for e in self._memory):
+                kept = [e for e in self._memory if e.created_ts >= cutoff]
+                expired += len(self._memory) - len(kept)
+                self._memory = deque(kept)
+            self._count = len(self._memory)
+            self._note_expired(expired)
+            return [self._memory[i] for i in range(min(limit, len(self._memory)))]
+
+    def ack(self, seq: int) -> None:
+        """Delete a delivered entry; unknown seqs are ignored."""
+        with self._lock:
+            if self._db is not None:
+                try:
+                    with self._db:
+                        deleted = self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                    self._count -= max(0, deleted.rowcount)
+                    return
+                except sqlite3.Error as exc:
+                    self._degrade(f"cannot write {self.path}: {exc}")
+            if self._memory and self._memory[0].seq == seq:
+                self._memory.popleft()
+            else:
+                self._memory = deque(e for e in self._memory if e.seq != seq)
+            self._count = len(self._memory)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                try:
+                    self._db.close()
+                except sqlite3.Error as exc:
+                    log.warning("closing %s: %s", self.path, exc)
+                self._db = None
+
+    # -- sqlite -------------------------------------------------------------------------------
+
+    def _open(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect(path)
+        except sqlite3.DatabaseError as exc:
+            if not _looks_corrupt(exc):
+                self._degrade(f"cannot open {path}: {exc}")
+                return
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            log.error("outbox %s is corrupt (%s); moved aside to %s", path, exc, aside.name)
+            try:
+                path.rename(aside)
+                for suffix in ("-wal", "-shm"):
+                    side = path.with_name(path.name + suffix)
+                    if side.exists():
+                        side.rename(aside.with_name(aside.name + suffix))
+                self._db = self._connect(path)
+            except (OSError, sqlite3.Error) as again:
+                self._degrade(f"cannot recreate {path}: {again}")
+                return
+        except OSError as exc:
+            self._degrade(f"cannot open {path}: {exc}")
+            return
+        try:
+            self._load(self._db)
+        except sqlite3.Error as exc:
+            self._degrade(f"cannot read {path}: {exc}")
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+        self._count, last_seq = int(row[0]), int(row[1])
+        self._next_seq = last_seq + 1
+        if self._count > self.max_messages:  # the limit was lowered since the last run
+            excess = self._count - self.max_messages
+            with db:
+                db.execute(
+                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
+                    (excess,),
+                )
+            self._count = self.max_messages
+            self._note_overflow(excess)
+        if self._count:
+            log.info("outbox %s: %d undelivered message(s) from before", self.path, self._count)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # Default isolation: DML opens a transaction, `with db:` commits it (one per put/ack).
+        db = sqlite3.connect(path, check_same_thread=False, timeout=5.0)
+        try:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot enable WAL (journal_mode={mode})")
+            db.execute("PRAGMA synchronous=FULL")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            with db:
+                db.execute(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _db_put(self, db: sqlite3.Connection, topic: str, payload: bytes, ts: float) -> None:
+        with db:
+            db.execute(
+                "INSERT INTO outbox (topic, payload, created_ts) VALUES (?, ?, ?)",
+                (topic, payload, ts),
+            )
+            overflow = self._count + 1 - self.max_messages
+            if overflow > 0:
+                db.execute(
+                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
+                    (overflow,),
+                )
+        self._count = min(self._count + 1, self.max_messages)
+        self._note_overflow(max(0, overflow))
+
+    def _db_peek(self, db: sqlite3.Connection, cutoff: float, limit: int) -> list[Entry]:
+        with db:
+            expired = db.execute("DELETE FROM outbox WHERE created_ts < ?", (cutoff,)).rowcount
+        if expired > 0:
+            self._count -= expired
+            self._note_expired(expired)
+        rows = db.execute(
+            "SELECT seq, topic, payload, created_ts FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [Entry(int(s), str(t), bytes(p), float(c)) for s, t, p, c in rows]
+
+    def _degrade(self, reason: str) -> None:
+        """Switch to memory for the rest of this process, keeping whatever can still be read."""
+        db, self._db = self._db, None
+        rescued: list[Entry] = []
+        if db is not None:
+            try:
+                rows = db.execute(
+                    "SELECT seq, topic, payload, created_ts FROM outbox ORDER BY seq"
+                ).fetchall()
+                rescued = [Entry(int(s), str(t), bytes(p), float(c)) for s, t, p, c in rows]
+            except sqlite3.Error as exc:
+                log.warning("outbox: could not read back queued messages: %s", exc)
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+        self._memory = deque(rescued[-self.max_messages :])
+        if rescued:
+            self._next_seq = max(self._next_seq, rescued[-1].seq + 1)
+        self._count = len(self._memory)
+        if not self.degraded:
+            self.degraded = True
+            self.degraded_reason = reason
+            log.error("outbox degraded to memory (commands will not survive a restart): %s", reason)
+
+    # -- drop accounting ----------------------------------------------------------------------
+
+    def _note_overflow(self, dropped: int) -> None:
+        if dropped <= 0:
+            return
+        self.dropped_overflow += dropped
+        self._unlogged_overflow += dropped
+        now = time.monotonic()
+        if now - self._last_overflow_log >= DROP_LOG_INTERVAL_S:
+            log.warning(
+                "outbox full (%d messages): dropped %d oldest (%d in total)",
+                self.max_messages,
+                self._unlogged_overflow,
+                self.dropped_overflow,
+            )
+            self._unlogged_overflow = 0
+            self._last_overflow_log = now
+
+    def _note_expired(self, dropped: int) -> None:
+        if dropped <= 0:
+            return
+        self.dropped_expired += dropped
+        log.warning(
+            "outbox: dropped %d message(s) older than %.0f s (%d in total)",
+            dropped,
+            self.max_age_s,
+            self.dropped_expired,
+        )
+
+
+def _looks_corrupt(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "quick_check" in text

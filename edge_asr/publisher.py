@@ -1,0 +1,343 @@
+"""MQTT publisher: delivers outbox entries in order (QoS 1), presence, discovery, control topic."""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from .config import MqttSettings
+from .messages import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    CommandEvent,
+    Control,
+    ControlError,
+    DeviceInfo,
+    Topics,
+    discovery_payload,
+    discovery_topic,
+    error_payload,
+    state_payload,
+)
+from .outbox import Entry, Outbox
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 32
+ACK_POLL_S = 0.2
+IDLE_WAKE_S = 5.0  # the sender also wakes this often, so expired entries get dropped
+
+
+class PublisherError(Exception):
+    """A publisher that cannot be built from its settings; the message names the key or file."""
+
+
+class Publisher:
+    """Owns one paho client (network thread) and one sender thread.
+
+    The caller builds it, calls `start()`, `submit()`s events from any thread and `stop()`s it.
+    The outbox belongs to the caller: `stop()` does not close it.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        outbox: Outbox,
+        info: DeviceInfo,
+        on_control: Callable[[Control], None],
+    ) -> None:
+        self._settings = settings
+        self._outbox = outbox
+        self._info = info
+        self._on_control = on_control
+        self.topics = Topics(settings.prefix, settings.device_id)
+        self._broker = f"{settings.host}:{settings.port}"
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._state_lock = threading.Lock()
+        self._state: bytes | None = None
+        self._sender: threading.Thread | None = None
+        self._unreachable_logged = False
+        self._control_mid: int | None = None
+
+        client_id = settings.client_id or f"edge-asr-{settings.device_id}"
+        # clean_session: the outbox, not the broker session, is what makes delivery durable;
+        # subscriptions are renewed on every connect.
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+        )
+        self._client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        if settings.password_file is not None:
+            if not settings.username:
+                raise PublisherError("mqtt.password_file is set but mqtt.username is not")
+            self._client.username_pw_set(settings.username, _read_password(settings.password_file))
+        elif settings.username:
+            self._client.username_pw_set(settings.username)
+        if settings.tls is not None:
+            tls = settings.tls
+            for key, path in (
+                ("ca_file", tls.ca_file),
+                ("cert_file", tls.cert_file),
+                ("key_file", tls.key_file),
+            ):
+                if path is not None and not path.is_file():
+                    raise PublisherError(f"mqtt.tls.{key} {path}: not found")
+            if (tls.cert_file is None) != (tls.key_file is None):
+                raise PublisherError("mqtt.tls.cert_file and mqtt.tls.key_file go together")
+            try:
+                self._client.tls_set(
+                    ca_certs=_str_or_none(tls.ca_file),
+                    certfile=_str_or_none(tls.cert_file),
+                    keyfile=_str_or_none(tls.key_file),
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise PublisherError(f"mqtt.tls: cannot load certificates: {exc}") from None
+            self._client.tls_insecure_set(tls.insecure)
+        self._client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
+        # paho takes whole seconds; it sleeps with floats, but its signature says int.
+        self._client.reconnect_delay_set(
+            min_delay=max(1, math.ceil(settings.reconnect_min_s)),
+            max_delay=max(1, math.ceil(settings.reconnect_max_s)),
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Commands not yet acknowledged by the broker."""
+        return len(self._outbox)
+
+    def start(self) -> None:
+        """Begin connecting (in the background, retried with backoff) and delivering."""
+        s = self._settings
+        log.info("MQTT broker %s, topics under %s/", self._broker, self.topics.base)
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        self._client.loop_start()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+        self._sender.start()
+        if len(self._outbox):
+            self._wake.set()
+
+    def submit(self, event: CommandEvent) -> None:
+        """Queue a command for delivery. Thread-safe; never waits on the network."""
+        self._outbox.put(self.topics.command, event.to_record(), created_ts=event.end_ts)
+        self._wake.set()
+
+    def publish_state(self, muted: bool, thresholds: dict[str, float]) -> None:
+        """Set the retained state document (published now if connected, else on connect)."""
+        payload = state_payload(muted, thresholds)
+        with self._state_lock:
+            self._state = payload
+        if self.connected:
+            self._client.publish(self.topics.state, payload, qos=1, retain=True)
+
+    def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Deliver what is pending within the timeout, say `offline`, disconnect, join threads."""
+        deadline = time.monotonic() + flush_timeout_s
+        while len(self._outbox) and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.05)
+        if len(self._outbox):
+            log.warning(
+                "stopping with %d undelivered command(s); kept in the outbox", len(self._outbox)
+            )
+        self._stopping.set()
+        self._wake.set()
+        if self._sender is not None:
+            self._sender.join(timeout=max(1.0, deadline - time.monotonic()) + 1.0)
+        if self.connected:
+            info = self._client.publish(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("could not publish offline status: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    # -- sender thread ------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(timeout=IDLE_WAKE_S)
+            self._wake.clear()
+            try:
+                self._drain()
+            except Exception:  # a bug here must not silently end delivery
+                log.exception("MQTT sender failed; retrying")
+                time.sleep(1.0)
+
+    def _drain(self) -> None:
+        """Deliver from the oldest entry on, one at a time; stop at the first undelivered."""
+        if not self.connected:
+            self._outbox.peek(0)  # still expire old entries while offline
+            return
+        while self.connected and not self._stopping.is_set():
+            entries = self._outbox.peek(SEND_BATCH)
+            if not entries:
+                return
+            for entry in entries:
+                if not self._deliver(entry):
+                    return  # resumes from this entry after the next connect
+                self._outbox.ack(entry.seq)
+
+    def _deliver(self, entry: Entry) -> bool:
+        """Publish one entry at QoS 1 and wait for its PUBACK while the connection lasts."""
+        info = self._client.publish(entry.topic, self._render(entry), qos=1)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # Not connected: paho keeps the message and sends it on reconnect; so do we
+            # (from the outbox). Subscribers dedupe by id.
+            return False
+        while not info.is_published():
+            if not self.connected or self._stopping.is_set():
+                return False
+            info.wait_for_publish(timeout=ACK_POLL_S)
+        return True
+
+    def _render(self, entry: Entry) -> bytes:
+        try:
+            event = CommandEvent.from_record(entry.payload)
+        except (ValueError, TypeError):
+            return entry.payload  # not a command record: send as stored
+        return event.to_payload(latency_ms=(time.time() - event.end_ts) * 1000.0)
+
+    # -- paho callbacks (network thread; must never raise) -------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error(
+                "MQTT broker %s refused the connection: %s (reason_code %s, user %r); retrying",
+                self._broker,
+                reason_code,
+                reason_code.value,
+                self._settings.username,
+            )
+            return
+        try:
+            log.info("connected to MQTT broker %s", self._broker)
+            self._unreachable_logged = False
+            t = self.topics
+            client.publish(t.status, STATUS_ONLINE, qos=1, retain=True)
+            if self._settings.discovery:
+                topic = discovery_topic(self._settings.discovery_prefix, t.device_id)
+                client.publish(topic, discovery_payload(t, self._info), qos=1, retain=True)
+            with self._state_lock:
+                state = self._state
+            if state is not None:
+                client.publish(t.state, state, qos=1, retain=True)
+            # `connected` is set on the SUBACK, so that once it reads True control messages
+            # are already being listened to.
+            _, self._control_mid = client.subscribe(t.control, qos=1)
+        except Exception:
+            log.exception("MQTT on_connect handler failed")
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Any,
+    ) -> None:
+        if mid != self._control_mid:
+            return
+        if any(rc.is_failure for rc in reason_codes):
+            log.warning(
+                "MQTT broker %s refused the subscription to %s (%s); control disabled",
+                self._broker,
+                self.topics.control,
+                ", ".join(str(rc) for rc in reason_codes),
+            )
+        self._connected.set()
+        self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._unreachable_logged:
+            log.warning("cannot reach MQTT broker %s; retrying with backoff", self._broker)
+            self._unreachable_logged = True
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        self._wake.set()
+        if was_connected and not self._stopping.is_set():
+            log.warning(
+                "lost MQTT broker %s (%s); %d command(s) pending, reconnecting",
+                self._broker,
+                reason_code,
+                len(self._outbox),
+            )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            if message.topic == self.topics.control:
+                self._handle_control(bytes(message.payload))
+        except Exception:
+            log.exception("handling MQTT message on %s failed", message.topic)
+
+    def _handle_control(self, payload: bytes) -> None:
+        try:
+            control = Control.parse(payload, self._info.commands)
+        except ControlError as exc:
+            log.warning("rejected control message on %s: %s", self.topics.control, exc)
+            self._client.publish(
+                self.topics.error, error_payload(str(exc), self.topics.control, payload), qos=1
+            )
+            return
+        log.info("control: %s", control.model_dump(exclude_none=True))
+        try:
+            self._on_control(control)
+        except Exception:
+            log.exception("applying control message failed")
+        with self._state_lock:
+            state = self._state
+        if state is not None:
+            self._client.publish(self.topics.state, state, qos=1, retain=True)
+
+
+def _read_password(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PublisherError(f"mqtt.password_file {path}: cannot read ({reason})") from None
+    return text.rstrip("\r\n")
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)

@@ -1,0 +1,250 @@
+"""Export the student to INT8 ONNX (QDQ) and full-integer TFLite, and check the two agree."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+
+SIZE_TARGET_BYTES = 100 * 1024  # what a microcontroller-class device can hold in flash/RAM
+
+# tflite TensorType enum values (schema.fbs), used by the modify-model-interface tool.
+_TFLITE_INT8 = 9
+
+
+def calibration_windows(
+    x: FloatArray, y: npt.NDArray[Any], snr_db: FloatArray | None, n: int, seed: int
+) -> FloatArray:
+    """~n training windows covering every label and both clean and noisy audio.
+
+    A class-stratified draw keeps silence (index 0) and rare commands in the calibration set
+    so activation ranges are not fitted to the dominant unknown class only.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.unique(y)
+    per_label = max(1, n // max(1, len(labels)))
+    picked: list[npt.NDArray[np.int64]] = []
+    for label in labels:
+        idx = np.flatnonzero(y == label)
+        if snr_db is not None and np.isfinite(snr_db[idx]).any() and np.isnan(snr_db[idx]).any():
+            # Half clean, half noisy where both exist.
+            noisy = idx[np.isfinite(snr_db[idx])]
+            clean = idx[np.isnan(snr_db[idx])]
+            half = per_label // 2
+            picked.append(rng.choice(noisy, min(len(noisy), per_label - half), replace=False))
+            picked.append(rng.choice(clean, min(len(clean), half), replace=False))
+        else:
+            picked.append(rng.choice(idx, min(len(idx), per_label), replace=False))
+    chosen = np.concatenate(picked)
+    rng.shuffle(chosen)
+    return np.ascontiguousarray(x[chosen[:n]], dtype=np.float32)
+
+
+def export_onnx_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[str, Any]:
+    """fp32 ONNX via the dynamo exporter, then static QDQ INT8 (per-channel weights)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = model.eval()
+    example = torch.from_numpy(calib[:1])
+    with tempfile.TemporaryDirectory(prefix="edge-asr-onnx-") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        pre = Path(tmp) / "pre.onnx"
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=["features"],
+            output_names=["logits"],
+            external_data=False,
+        )
+        assert program is not None
+        program.save(str(fp32))
+        # Symbolic shape inference + graph cleanup so every tensor has a shape for calibration.
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
+        input_name = onnx.load(str(pre)).graph.input[0].name
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(calib)
+
+            def get_next(self) -> dict[str, FloatArray] | None:
+                row = next(self._it, None)
+                return None if row is None else {input_name: row[None]}
+
+        quantize_static(
+            str(pre),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    size = _check_size(path)
+    log.info("INT8 ONNX %s: %.1f KB", path, size / 1024)
+    return {"bytes": size}
+
+
+def export_tflite_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[str, Any]:
+    """Full-integer TFLite with int8 input and output, via litert-torch's PT2E quantizer.
+
+    litert-torch lowers a PT2E-quantized graph to int8 kernels but keeps float I/O (a QUANTIZE
+    op first, a DEQUANTIZE op last). The LiteRT modify-model-interface tool (the same one
+    behind TensorFlow's inference_input_type/inference_output_type) then removes those two ops
+    so the graph's input and output tensors are int8 with their own scale and zero point.
+    """
+    import litert_torch
+    from ai_edge_litert import _pywrap_modify_model_interface as interface
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    model = model.eval()
+    example = (torch.from_numpy(calib[:1]),)
+    quantizer = PT2EQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
+    graph = torch.export.export(model, example).module()
+    prepared = prepare_pt2e(graph, quantizer)  # type: ignore[arg-type]
+    with torch.no_grad():
+        # The exported graph is specialised to batch 1, so calibrate one window at a time.
+        for row in calib:
+            prepared(torch.from_numpy(row[None]))
+    quantized = convert_pt2e(prepared, fold_quantize=False)
+    # An exported graph has no .eval(): this switches any dropout/BN ops (the folded deploy net
+    # has none), and the flag is what litert-torch checks before warning about training mode.
+    move_exported_model_to_eval(quantized)
+    quantized.training = False
+    edge = litert_torch.convert(
+        quantized, example, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+    )
+    with tempfile.TemporaryDirectory(prefix="edge-asr-tflite-") as tmp:
+        float_io = Path(tmp) / "float_io.tflite"
+        edge.export(str(float_io))
+        status = interface.modify_model_interface(
+            str(float_io), str(path), _TFLITE_INT8, _TFLITE_INT8
+        )
+    if status != 0 or not path.is_file():
+        raise RuntimeError(f"{path}: modify_model_interface failed with status {status}")
+    details = tflite_io_details(path)
+    for kind in ("input", "output"):
+        if details[kind]["dtype"] != "int8":
+            raise RuntimeError(f"{path}: {kind} tensor is {details[kind]['dtype']}, not int8")
+    size = _check_size(path)
+    log.info("INT8 TFLite %s: %.1f KB, io %s", path, size / 1024, details)
+    return {"bytes": size, "io": details}
+
+
+def _check_size(path: Path) -> int:
+    size = path.stat().st_size
+    if size > SIZE_TARGET_BYTES:
+        log.warning("%s: %d bytes, over the %d-byte target", path, size, SIZE_TARGET_BYTES)
+    return size
+
+
+def _tflite_interpreter(path: Path) -> Any:
+    from tflite_runtime.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    return interp
+
+
+def tflite_io_details(path: Path) -> dict[str, dict[str, Any]]:
+    """dtype, shape, scale and zero point of the input and output tensors, as the runtime sees."""
+    interp = _tflite_interpreter(path)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, det in (
+        ("input", interp.get_input_details()[0]),
+        ("output", interp.get_output_details()[0]),
+    ):
+        scale, zero = det["quantization"]
+        out[kind] = {
+            "dtype": np.dtype(det["dtype"]).name,
+            "shape": [int(s) for s in det["shape"]],
+            "scale": float(scale),
+            "zero_point": int(zero),
+        }
+    return out
+
+
+def run_tflite(path: Path, x: FloatArray) -> FloatArray:
+    """Logits for each window, quantising input and dequantising output with the tensors' params."""
+    interp = _tflite_interpreter(path)
+    inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = outp["quantization"]
+    info = np.iinfo(inp["dtype"])
+    logits = np.zeros((len(x), int(outp["shape"][-1])), dtype=np.float32)
+    for i, row in enumerate(x):
+        q = np.clip(np.round(row / in_scale) + in_zero, info.min, info.max).astype(inp["dtype"])
+        interp.set_tensor(inp["index"], q[None])
+        interp.invoke()
+        raw = interp.get_tensor(outp["index"])[0].astype(np.float32)
+        logits[i] = (raw - out_zero) * out_scale
+    return logits
+
+
+def run_onnx(path: Path, x: FloatArray) -> FloatArray:
+    """Logits for each window from onnxruntime on one thread (as on a device)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.stack([sess.run(None, {name: row[None]})[0][0] for row in x]).astype(np.float32)
+
+
+def run_torch(model: nn.Module, x: FloatArray, batch: int = 256) -> FloatArray:
+    model = model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            outs.append(model(torch.from_numpy(x[i : i + batch])).numpy())
+    return np.concatenate(outs).astype(np.float32)
+
+
+def agreement_report(
+    fp32: FloatArray, onnx: FloatArray, tflite: FloatArray, y: npt.NDArray[Any]
+) -> dict[str, float]:
+    """Top-1 of each runtime, ONNX/TFLite top-1 agreement and the INT8 - fp32 accuracy gaps."""
+    p32, pon, ptf = fp32.argmax(1), onnx.argmax(1), tflite.argmax(1)
+    acc = {
+        name: float((p == y).mean()) for name, p in (("fp32", p32), ("onnx", pon), ("tflite", ptf))
+    }
+    return {
+        "n": len(y),
+        "top1_fp32": acc["fp32"],
+        "top1_onnx_int8": acc["onnx"],
+        "top1_tflite_int8": acc["tflite"],
+        "agree_onnx_tflite": float((pon == ptf).mean()),
+        "agree_onnx_fp32": float((pon == p32).mean()),
+        "agree_tflite_fp32": float((ptf == p32).mean()),
+        "gap_onnx_points": 100.0 * (acc["onnx"] - acc["fp32"]),
+        "gap_tflite_points": 100.0 * (acc["tflite"] - acc["fp32"]),
+    }

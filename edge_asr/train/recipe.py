@@ -1,0 +1,404 @@
+"""Model factory: teacher -> students (with and without KD) -> INT8 ONNX + TFLite -> folder."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_asr.frontend import FrontendParams
+from edge_asr.model import ModelSpec, write_spec
+
+from . import export, fit, nets
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.8  # placeholder: the lead calibrates thresholds on the streaming path
+CACHE_ROOT = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Network sizes, per-stage recipes and time budgets; part of every stage's recipe hash."""
+
+    teacher_widths: tuple[int, ...]
+    teacher: fit.TrainConfig
+    student: fit.TrainConfig  # the no-KD student uses it with kd_alpha = 0
+    kd_alpha: float = 0.7
+    kd_temperature: float = 4.0
+    calib_windows: int = 512
+    max_train: int | None = None  # cap on training windows (tiny runs)
+    # Per-stage wall-clock budgets on one core; epochs are cut to fit if this machine is slow.
+    teacher_budget_s: float | None = None
+    student_budget_s: float | None = None
+    student_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    # ~40k windows: teacher ~16 min + 2 students ~11 min each on one core (measured ~500 and
+    # ~1000 training samples/s), leaving a few minutes for evaluation and export.
+    "default": Preset(
+        teacher_widths=(32, 64, 128),
+        teacher=fit.TrainConfig(epochs=12, lr=3e-3, patience=4, mixup_alpha=0.0),
+        student=fit.TrainConfig(epochs=16, lr=5e-3, patience=5, label_smoothing=0.05),
+        teacher_budget_s=16 * 60,
+        student_budget_s=11 * 60,
+    ),
+    # Smoke test of the whole pipeline in seconds.
+    "tiny": Preset(
+        teacher_widths=(16, 32, 48),
+        teacher=fit.TrainConfig(epochs=4, lr=5e-3, batch_size=32, patience=10),
+        student=fit.TrainConfig(epochs=6, lr=1e-2, batch_size=32, patience=10),
+        calib_windows=64,
+        max_train=1500,
+    ),
+}
+
+
+def _file_digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_labels(dataset_dir: Path) -> tuple[list[str], dict[str, Any]]:
+    """labels.json as a plain list of labels, or an object with "labels" and maybe "frontend"."""
+    data = json.loads((dataset_dir / "labels.json").read_text())
+    meta: dict[str, Any] = {} if isinstance(data, list) else dict(data)
+    # The builder's dataset.json may state the frontend it used; labels.json wins if both do.
+    summary = dataset_dir / "dataset.json"
+    if "frontend" not in meta and summary.is_file():
+        extra = json.loads(summary.read_text())
+        if isinstance(extra, dict) and "frontend" in extra:
+            meta["frontend"] = extra["frontend"]
+    labels = list(data if isinstance(data, list) else data["labels"])
+    if labels[:2] != ["_silence_", "_unknown_"]:
+        log.warning(
+            "%s: labels should start with _silence_, _unknown_; got %s",
+            dataset_dir / "labels.json",
+            labels[:2],
+        )
+    return labels, meta
+
+
+def _subsample(split: fit.Split, cap: int | None, seed: int) -> fit.Split:
+    if cap is None or len(split) <= cap:
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split), cap, replace=False))
+    t = torch.from_numpy(idx)
+    return fit.Split(split.x[t], split.y[t], split.snr_db[idx])
+
+
+def _budgeted(
+    cfg: fit.TrainConfig,
+    model: torch.nn.Module,
+    train: fit.Split,
+    budget_s: float | None,
+    name: str,
+) -> tuple[fit.TrainConfig, float | None]:
+    """Measure samples/s up front and cut epochs so the stage fits its budget."""
+    if budget_s is None:
+        return cfg, None
+    speed = fit.measure_speed(model, train, cfg)
+    epochs = fit.epochs_for_budget(speed, len(train), budget_s, cfg.epochs)
+    log.info(
+        "%s: %.0f samples/s -> %d epochs (budget %.0f s, ~%.0f s/epoch)",
+        name,
+        speed,
+        epochs,
+        budget_s,
+        len(train) / speed,
+    )
+    return replace(cfg, epochs=epochs), speed
+
+
+def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
+    """Load cache/key.pt if present, else run() and save; stages resume across invocations."""
+    path = cache / f"{key}.pt"
+    if path.is_file():
+        log.info("reusing %s", path)
+        return dict(torch.load(path, weights_only=False))
+    out: dict[str, Any] = run()
+    tmp = path.with_suffix(".tmp")
+    torch.save(out, tmp)
+    tmp.replace(path)
+    return out
+
+
+def train_model(
+    dataset_dir: Path,
+    out_dir: Path,
+    name: str,
+    version: str,
+    *,
+    preset: str = "default",
+    seed: int = 0,
+    threads: int = 1,
+    kd_alpha: float | None = None,
+    kd_temperature: float | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train, distil, quantize and write out_dir/{model.onnx, model.tflite, model.json}."""
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    p = PRESETS[preset]
+    alpha = p.kd_alpha if kd_alpha is None else kd_alpha
+    temp = p.kd_temperature if kd_temperature is None else kd_temperature
+    t_cfg = replace(p.teacher, seed=seed)
+    s_cfg = replace(p.student, seed=seed, kd_temperature=temp)
+    cache = cache_dir or CACHE_ROOT / "runs" / name
+    cache.mkdir(parents=True, exist_ok=True)
+
+    labels, meta = read_labels(dataset_dir)
+    frontend = (
+        FrontendParams.from_dict(meta["frontend"]) if "frontend" in meta else FrontendParams()
+    )
+    train = _subsample(fit.load_split(dataset_dir, "train"), p.max_train, seed)
+    val, test = fit.load_split(dataset_dir, "val"), fit.load_split(dataset_dir, "test")
+    input_frames, n_mels = int(train.x.shape[1]), int(train.x.shape[2])
+    n_labels = len(labels)
+    data_hash = _file_digest([dataset_dir / f for f in ("labels.json", "train.npz", "val.npz")])
+    log.info(
+        "data: train %d, val %d, test %d windows of %dx%d, %d labels",
+        len(train),
+        len(val),
+        len(test),
+        input_frames,
+        n_mels,
+        n_labels,
+    )
+
+    def new_teacher() -> nets.Teacher:
+        fit.set_seed(seed)
+        net = nets.Teacher(n_labels, n_mels, widths=p.teacher_widths)
+        net.norm.set_stats(train.x)
+        return net
+
+    def new_student() -> nets.Student:
+        fit.set_seed(seed)
+        net = nets.Student(n_labels, n_mels, **p.student_kwargs)
+        net.norm.set_stats(train.x)
+        return net
+
+    base = {"data": data_hash, "max_train": p.max_train, "frames": input_frames}
+    t_key = "teacher-" + _hash({**base, "cfg": asdict(t_cfg), "widths": p.teacher_widths})
+
+    def run_teacher() -> dict[str, Any]:
+        net = new_teacher()
+        cfg, speed = _budgeted(t_cfg, net, train, p.teacher_budget_s, "teacher")
+        res = fit.fit(net, train, val, cfg, name="teacher", progress=progress)
+        logits = fit.predict_logits(net, train.x)  # offline KD targets (clean windows)
+        return {
+            "state": net.state_dict(),
+            "result": asdict(res),
+            "epochs": cfg.epochs,
+            "probe_samples_per_s": speed,
+            "train_logits": logits,
+        }
+
+    teacher_ck = _stage(cache, t_key, run_teacher)
+    teacher = new_teacher()
+    teacher.load_state_dict(teacher_ck["state"])
+
+    students: dict[str, nets.Student] = {}
+    student_ck: dict[str, dict[str, Any]] = {}
+    for kind, a in (("no_kd", 0.0), ("kd", alpha)):
+        cfg = replace(s_cfg, kd_alpha=a)
+        parent = t_key if a > 0 else None
+        key = f"student-{kind}-" + _hash(
+            {**base, "cfg": asdict(cfg), "teacher": parent, "kwargs": p.student_kwargs}
+        )
+
+        def run_student(cfg: fit.TrainConfig = cfg, kind: str = kind) -> dict[str, Any]:
+            net = new_student()
+            cfg, speed = _budgeted(cfg, net, train, p.student_budget_s, f"student-{kind}")
+            t_logits = teacher_ck["train_logits"] if cfg.kd_alpha > 0 else None
+            res = fit.fit(
+                net,
+                train,
+                val,
+                cfg,
+                name=f"student-{kind}",
+                teacher_logits=t_logits,
+                progress=progress,
+            )
+            return {
+                "state": net.state_dict(),
+                "result": asdict(res),
+                "epochs": cfg.epochs,
+                "probe_samples_per_s": speed,
+            }
+
+        student_ck[kind] = _stage(cache, key, run_student)
+        students[kind] = new_student()
+        students[kind].load_state_dict(student_ck[kind]["state"])
+
+    # Ship the student that is better on val (KD on a tie): test is only reported.
+    val_top1 = {k: student_ck[k]["result"]["best_val_top1"] for k in students}
+    shipped = "kd" if val_top1["kd"] >= val_top1["no_kd"] else "no_kd"
+    deploy = nets.deploy_copy(students[shipped])
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x_train = train.x.numpy()
+    calib = export.calibration_windows(
+        x_train, train.y.numpy(), train.snr_db, p.calib_windows, seed
+    )
+    t0 = time.perf_counter()
+    onnx_info = export.export_onnx_int8(deploy, calib, out_dir / "model.onnx")
+    tflite_info = export.export_tflite_int8(deploy, calib, out_dir / "model.tflite")
+    export_s = time.perf_counter() - t0
+
+    # Same held-out test windows for every row of the ablation.
+    x_test, y_test = test.x.numpy(), test.y.numpy()
+    logits = {
+        "teacher": fit.predict_logits(teacher, test.x).numpy(),
+        "student_no_kd": fit.predict_logits(students["no_kd"], test.x).numpy(),
+        "student_kd": fit.predict_logits(students["kd"], test.x).numpy(),
+        "student_fp32_deploy": export.run_torch(deploy, x_test),
+        "int8_onnx": export.run_onnx(out_dir / "model.onnx", x_test),
+        "int8_tflite": export.run_tflite(out_dir / "model.tflite", x_test),
+    }
+    test_reports = {
+        k: fit.accuracy_report(v.argmax(1), y_test, test.snr_db) for k, v in logits.items()
+    }
+    val_reports = {
+        "teacher": fit.evaluate(teacher, val),
+        **{f"student_{k}": fit.evaluate(m, val) for k, m in students.items()},
+    }
+    agreement = export.agreement_report(
+        logits["student_fp32_deploy"], logits["int8_onnx"], logits["int8_tflite"], y_test
+    )
+    sizes = {
+        "teacher": nets.describe("teacher", teacher, input_frames, n_mels),
+        "student": nets.describe("student", deploy, input_frames, n_mels),
+    }
+    metrics = {
+        "shipped_student": shipped,
+        "test": test_reports,
+        "val": val_reports,
+        "agreement": agreement,
+        "macs": {k: v["macs"] for k, v in sizes.items()},
+        "params": {k: v["params"] for k, v in sizes.items()},
+        "file_bytes": {"model.onnx": onnx_info["bytes"], "model.tflite": tflite_info["bytes"]},
+        "tflite_io": tflite_info["io"],
+    }
+    stage_summary = {
+        "teacher": {k: teacher_ck[k] for k in ("result", "epochs", "probe_samples_per_s")},
+        **{
+            f"student_{k}": {
+                f: student_ck[k][f] for f in ("result", "epochs", "probe_samples_per_s")
+            }
+            for k in students
+        },
+    }
+    for summary in stage_summary.values():
+        summary["result"] = {k: v for k, v in summary["result"].items() if k != "history"}
+    training = {
+        "preset": preset,
+        "seed": seed,
+        "threads": threads,
+        "data": {
+            "train": len(train),
+            "val": len(val),
+            "test": len(test),
+            "train_per_label": np.bincount(train.y.numpy(), minlength=n_labels).tolist(),
+            "sha256_train_val_labels": data_hash,
+        },
+        "teacher_cfg": asdict(t_cfg),
+        "student_cfg": asdict(s_cfg),
+        "kd": {"alpha": alpha, "temperature": temp, "targets": "teacher logits on clean windows"},
+        "stages": stage_summary,
+        "calibration_windows": len(calib),
+        "export_s": round(export_s, 1),
+        "total_s": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__,
+    }
+    spec = ModelSpec(
+        folder=out_dir,
+        name=name,
+        version=version,
+        labels=tuple(labels),
+        frontend=frontend,
+        input_frames=input_frames,
+        default_threshold=DEFAULT_THRESHOLD,
+        thresholds={},
+        files={"model.onnx": "", "model.tflite": ""},
+        extra={"metrics": _jsonable(metrics), "training": _jsonable(training)},
+    )
+    write_spec(spec)
+    log.info("ablation (test top-1):\n%s", ablation_table(test_reports))
+    log.info("agreement: %s", agreement)
+    return metrics
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types, with NaN as null (json.dumps would write invalid NaN literals)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return None if np.isnan(obj) else round(float(obj), 6)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def ablation_table(reports: dict[str, dict[str, Any]]) -> str:
+    snrs = list(next(iter(reports.values()))["by_snr_db"])
+    head = f"{'model':<22}{'top1':>7}{'bal':>7}" + "".join(f"{s:>9}" for s in snrs)
+    rows = [head]
+    for model, rep in reports.items():
+        cells = "".join(f"{100 * rep['by_snr_db'][s]['top1']:>9.2f}" for s in snrs)
+        rows.append(f"{model:<22}{100 * rep['top1']:>7.2f}{100 * rep['balanced']:>7.2f}{cells}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("dataset_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--name", default="speech-commands-20")
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--kd-alpha", type=float, default=None)
+    parser.add_argument("--kd-temperature", type=float, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    train_model(
+        args.dataset_dir,
+        args.out_dir,
+        args.name,
+        args.version,
+        preset=args.preset,
+        seed=args.seed,
+        threads=args.threads,
+        kd_alpha=args.kd_alpha,
+        kd_temperature=args.kd_temperature,
+        cache_dir=args.cache_dir,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

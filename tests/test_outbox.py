@@ -1,0 +1,210 @@
+"""The outbox keeps undelivered commands in order, across restarts and crashes, within bounds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_asr.outbox import Outbox
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _child(code: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_fifo_peek_and_ack(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "state" / "outbox.sqlite", max_messages=100, max_age_s=3600)
+    now = time.time()
+    for i in range(5):
+        box.put("t/command", f"m{i}".encode(), now)
+    assert len(box) == 5
+    assert [e.payload for e in box.peek(3)] == [b"m0", b"m1", b"m2"]
+    first = box.peek(1)[0]
+    box.ack(first.seq)
+    assert [e.payload for e in box.peek(10)] == [b"m1", b"m2", b"m3", b"m4"]
+    assert all(a.seq < b.seq for a, b in zip(box.peek(10), box.peek(10)[1:], strict=False))
+    assert len(box) == 4 and not box.degraded
+    box.close()
+
+
+def test_survives_restart_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path, max_messages=100, max_age_s=3600)
+    for i in range(10):
+        box.put("t", f"m{i}".encode(), time.time())
+    box.ack(box.peek(1)[0].seq)
+    box.close()
+    again = Outbox(path, max_messages=100, max_age_s=3600)
+    assert [e.payload for e in again.peek(100)] == [f"m{i}".encode() for i in range(1, 10)]
+    again.put("t", b"new", time.time())
+    entries = again.peek(100)
+    assert entries[-1].payload == b"new" and entries[-1].seq > entries[-2].seq
+    again.close()
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from edge_asr.outbox import Outbox
+box = Outbox(Path(sys.argv[1]), max_messages=100000, max_age_s=3600)
+i = 0
+while True:
+    box.put("t", b"m%d" % i, time.time())
+    print(i, flush=True)
+    i += 1
+"""
+
+
+def test_survives_sigkill_mid_stream(tmp_path: Path) -> None:
+    """Every put that returned before the kill is there afterwards, in order, nothing else."""
+    path = tmp_path / "outbox.sqlite"
+    child = _child(_WRITER, str(path))
+    assert child.stdout is not None
+    confirmed = -1
+    for line in child.stdout:
+        confirmed = int(line)
+        if confirmed >= 200:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    box = Outbox(path, max_messages=100000, max_age_s=3600)
+    payloads = [e.payload for e in box.peek(100000)]
+    assert len(payloads) >= confirmed + 1
+    # the writer may have committed one or a few more before the kill landed; never fewer
+    assert payloads == [b"m%d" % i for i in range(len(payloads))]
+    assert not box.degraded
+    box.close()
+
+
+def test_overflow_drops_oldest_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite", max_messages=5, max_age_s=3600)
+    with caplog.at_level(logging.WARNING, logger="edge_asr.outbox"):
+        for i in range(12):
+            box.put("t", f"m{i}".encode(), time.time())
+    assert [e.payload for e in box.peek(10)] == [f"m{i}".encode() for i in range(7, 12)]
+    assert len(box) == 5 and box.dropped_overflow == 7
+    warnings = [r for r in caplog.records if "outbox full" in r.getMessage()]
+    assert len(warnings) == 1  # rate-limited, not one line per dropped message
+    box.close()
+
+
+def test_lowered_limit_trims_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path, max_messages=10, max_age_s=3600)
+    for i in range(10):
+        box.put("t", f"m{i}".encode(), time.time())
+    box.close()
+    smaller = Outbox(path, max_messages=3, max_age_s=3600)
+    assert [e.payload for e in smaller.peek(10)] == [b"m7", b"m8", b"m9"]
+    smaller.close()
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_entries_older_than_max_age_are_dropped_at_peek(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, on_disk: bool
+) -> None:
+    now = [1000.0]
+    path = tmp_path / "outbox.sqlite" if on_disk else None
+    box = Outbox(path, max_messages=100, max_age_s=60, clock=lambda: now[0])
+    box.put("t", b"old", 900.0)
+    box.put("t", b"fresh", 990.0)
+    with caplog.at_level(logging.WARNING, logger="edge_asr.outbox"):
+        assert [e.payload for e in box.peek(10)] == [b"fresh"]
+    assert box.dropped_expired == 1 and len(box) == 1
+    assert any("older than 60 s" in r.getMessage() for r in caplog.records)
+    now[0] = 2000.0
+    assert box.peek(10) == [] and len(box) == 0
+    box.close()
+
+
+def test_unwritable_path_degrades_to_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A state_dir under a regular file cannot be created, even by root (ENOTDIR)."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with caplog.at_level(logging.ERROR, logger="edge_asr.outbox"):
+        box = Outbox(blocker / "state" / "outbox.sqlite", max_messages=3, max_age_s=3600)
+        for i in range(5):
+            box.put("t", f"m{i}".encode(), time.time())
+    assert box.degraded and box.degraded_reason and "not-a-dir" in box.degraded_reason
+    assert [e.payload for e in box.peek(10)] == [b"m2", b"m3", b"m4"]
+    box.ack(box.peek(1)[0].seq)
+    assert len(box) == 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "degraded" in errors[0].getMessage()
+    box.close()
+
+
+_DISK_FULL = """
+import json, logging, resource, signal, sys, time
+from pathlib import Path
+from edge_asr.outbox import Outbox
+errors = []
+class Count(logging.Handler):
+    def emit(self, record):
+        if record.levelno >= logging.ERROR:
+            errors.append(record.getMessage())
+logging.getLogger("edge_asr.outbox").addHandler(Count())
+path = Path(sys.argv[1])
+box = Outbox(path, max_messages=10000, max_age_s=3600)
+for i in range(5):
+    box.put("t", b"m%d" % i, time.time())
+# The disk is now "full": no file of this process may grow past its current size.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = max(p.stat().st_size for p in path.parent.iterdir()) + 1
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+for i in range(5, 200):
+    box.put("t", b"m%d" % i + b"." * 4000, time.time())
+entries = box.peek(1000)
+print(json.dumps({"degraded": box.degraded, "reason": box.degraded_reason, "errors": errors,
+                  "payloads": [e.payload[:8].rstrip(b".").decode() for e in entries],
+                  "len": len(box)}))
+"""
+
+
+def test_disk_full_mid_run_degrades_without_losing_commands(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes writes fail with EFBIG like a full disk, and binds root too."""
+    child = _child(_DISK_FULL, str(tmp_path / "outbox.sqlite"))
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0, out
+    result = json.loads(out)
+    assert result["degraded"] is True and result["reason"]
+    assert len(result["errors"]) == 1
+    assert result["payloads"] == [f"m{i}" for i in range(200)] and result["len"] == 200
+
+
+def test_corrupt_database_is_moved_aside_and_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    path.write_bytes(b"this is not an sqlite database\n" * 200)
+    box = Outbox(path, max_messages=10, max_age_s=3600)
+    assert not box.degraded and len(box) == 0
+    aside = list(tmp_path.glob("outbox.sqlite.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    box.put("t", b"m0", time.time())
+    box.close()
+    assert [e.payload for e in Outbox(path, 10, 3600).peek(10)] == [b"m0"]
+
+
+def test_no_path_means_memory_only(tmp_path: Path) -> None:
+    box = Outbox(None, max_messages=10, max_age_s=3600)
+    box.put("t", b"a", time.time())
+    box.put("t", b"b", time.time())
+    assert [e.payload for e in box.peek(10)] == [b"a", b"b"] and not box.degraded
+    box.close()

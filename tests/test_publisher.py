@@ -1,0 +1,403 @@
+"""The publisher against a real mosquitto: delivery, presence, discovery, control, outages, auth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
+
+from edge_asr.config import MqttSettings, TlsSettings
+from edge_asr.messages import CommandEvent, Control, DeviceInfo, Topics
+from edge_asr.outbox import Outbox
+from edge_asr.publisher import Publisher, PublisherError
+
+pytestmark = pytest.mark.mqtt
+
+REPO = Path(__file__).resolve().parent.parent
+COMMANDS = ("on", "off", "stop")
+INFO = DeviceInfo(model="kws", model_version="1.2.0", commands=COMMANDS, sw_version="0.1.0")
+PASSWORD = "s3cret-Pa55-do-not-log"
+
+
+def _settings(broker: MosquittoBroker, **overrides: Any) -> MqttSettings:
+    fields: dict[str, Any] = dict(
+        host=broker.host,
+        port=broker.port,
+        prefix="test",
+        device_id=f"dev-{uuid.uuid4().hex[:8]}",
+        keepalive_s=5,
+        reconnect_min_s=1.0,
+        reconnect_max_s=2.0,
+    )
+    fields.update(overrides)
+    return MqttSettings(**fields)
+
+
+def _event(settings: MqttSettings, command: str = "on") -> CommandEvent:
+    now = time.time()
+    return CommandEvent(
+        command=command,
+        score=0.9,
+        start_ts=now - 0.8,
+        end_ts=now - 0.1,
+        model=INFO.model,
+        model_version=INFO.model_version,
+        device_id=settings.device_id,
+    )
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@contextmanager
+def _publisher(
+    settings: MqttSettings,
+    tmp_path: Path,
+    on_control: Callable[[Control], None] = lambda control: None,
+    *,
+    wait_connected: bool = True,
+) -> Iterator[tuple[Publisher, Outbox]]:
+    outbox = Outbox(tmp_path / f"outbox-{uuid.uuid4().hex[:6]}.sqlite", 1000, 3600)
+    publisher = Publisher(settings, outbox, INFO, on_control)
+    publisher.start()
+    try:
+        if wait_connected:
+            _wait(lambda: publisher.connected, 10, "publisher to connect")
+        yield publisher, outbox
+    finally:
+        publisher.stop(flush_timeout_s=2.0)
+        outbox.close()
+
+
+def test_command_arrives_with_documented_payload_at_qos1(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.command])
+    try:
+        with _publisher(settings, tmp_path) as (publisher, _):
+            event = _event(settings)
+            publisher.submit(event)
+            message = sub.wait(topics.command)[0]
+            _wait(lambda: publisher.pending == 0, 5, "outbox to empty")
+    finally:
+        sub.close()
+    assert message.qos == 1 and not message.retain
+    body = json.loads(message.payload)
+    assert body["id"] == event.id and body["command"] == "on"
+    assert body["device_id"] == settings.device_id and body["model"] == "kws"
+    assert body["start_ts"] == pytest.approx(event.start_ts, abs=1e-3)
+    assert 100.0 <= body["latency_ms"] < 5000.0  # measured at send time from end_ts
+
+
+def test_status_online_retained_and_offline_after_clean_stop(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    with _publisher(settings, tmp_path):
+        late = Subscriber(mqtt_broker, [topics.status])  # joins after: sees the retained copy
+        status = late.wait(topics.status)[0]
+        late.close()
+    assert (status.payload, status.retain) == (b"online", True)
+    after = Subscriber(mqtt_broker, [topics.status])
+    stopped = after.wait(topics.status)[0]
+    after.close()
+    assert (stopped.payload, stopped.retain) == (b"offline", True)
+
+
+_KILLABLE = """
+import json, sys, time
+from edge_asr.config import MqttSettings
+from edge_asr.messages import DeviceInfo
+from edge_asr.outbox import Outbox
+from edge_asr.publisher import Publisher
+settings = MqttSettings(**json.loads(sys.argv[1]))
+info = DeviceInfo("kws", "1.2.0", ("on", "off"), "0.1.0")
+publisher = Publisher(settings, Outbox(None, 100, 3600), info, lambda control: None)
+publisher.start()
+while not publisher.connected:
+    time.sleep(0.02)
+print("connected", flush=True)
+time.sleep(600)
+"""
+
+
+def test_last_will_offline_when_process_is_killed(mqtt_broker: MosquittoBroker) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.status])
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLABLE, settings.model_dump_json()],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "connected"
+        assert sub.wait(topics.status)[0].payload == b"online"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=5)
+        will = sub.wait(topics.status, count=2)[1]
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        sub.close()
+    assert will.payload == b"offline"
+    late = Subscriber(mqtt_broker, [topics.status])
+    retained = late.wait(topics.status)[0]
+    late.close()
+    assert (retained.payload, retained.retain) == (b"offline", True)
+
+
+def test_home_assistant_discovery_published_retained(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    config_topic = f"homeassistant/event/{settings.device_id}/command/config"
+    with _publisher(settings, tmp_path):
+        sub = Subscriber(mqtt_broker, [config_topic])
+        message = sub.wait(config_topic)[0]
+        sub.close()
+    assert message.retain
+    config = json.loads(message.payload)
+    assert config["state_topic"] == topics.command
+    assert config["event_types"] == list(COMMANDS)
+    assert config["availability_topic"] == topics.status
+    assert config["unique_id"] == f"edge-asr_{settings.device_id}_command"
+    assert config["device"]["sw_version"] == "0.1.0"
+    assert "event_type" in config["value_template"]
+
+
+def test_valid_control_calls_on_control_and_republishes_state(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    received: list[Control] = []
+    holder: list[Publisher] = []
+
+    def on_control(control: Control) -> None:
+        received.append(control)
+        holder[0].publish_state(bool(control.muted), {"on": 0.5})
+
+    sub = Subscriber(mqtt_broker, [topics.state])
+    try:
+        with _publisher(settings, tmp_path, on_control) as (publisher, _):
+            holder.append(publisher)
+            publisher.publish_state(False, {"on": 0.5})
+            assert json.loads(sub.wait(topics.state)[0].payload)["muted"] is False
+            sub.client.publish(topics.control, b'{"muted": true}', qos=1)
+            _wait(lambda: len(received) == 1, 5, "on_control")
+            states = sub.wait(topics.state, count=2)
+    finally:
+        sub.close()
+    assert received[0].muted is True and received[0].thresholds is None
+    assert json.loads(states[-1].payload) == {"muted": True, "thresholds": {"on": 0.5}}
+
+
+BAD_CONTROLS = [
+    b"not json at all",
+    b'["muted"]',
+    b'{"muted": "yes"}',
+    b'{"thresholds": {"launch": 0.5}}',
+    b'{"volume": 11}',
+    b'{"muted": true, "pad": "' + b"x" * 5000 + b'"}',
+]
+
+
+def test_malformed_control_rejected_and_publisher_keeps_working(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    received: list[Control] = []
+    sub = Subscriber(mqtt_broker, [topics.error, topics.command])
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="edge_asr.publisher"),
+            _publisher(settings, tmp_path, received.append) as (publisher, _),
+        ):
+            for payload in BAD_CONTROLS:
+                sub.client.publish(topics.control, payload, qos=1)
+            errors = sub.wait(topics.error, count=len(BAD_CONTROLS))
+            event = _event(settings, "stop")
+            publisher.submit(event)
+            arrived = sub.wait(topics.command)[0]
+    finally:
+        sub.close()
+    assert received == []
+    bodies = [json.loads(m.payload) for m in errors]
+    assert all(b["topic"] == topics.control and b["error"] for b in bodies)
+    assert [b["received"] for b in bodies] == [
+        p.decode()[:200] for p in BAD_CONTROLS
+    ]  # same order as sent
+    assert "unknown command 'launch'" in bodies[3]["error"]
+    assert "limit 4096" in bodies[5]["error"]
+    rejected = [r for r in caplog.records if "rejected control" in r.getMessage()]
+    assert len(rejected) == len(BAD_CONTROLS)
+    assert all(r.levelno == logging.WARNING for r in rejected)
+    assert json.loads(arrived.payload)["id"] == event.id
+
+
+@pytest.mark.slow
+def test_broker_outage_loses_and_reorders_nothing(
+    mosquitto: Callable[..., MosquittoBroker], tmp_path: Path
+) -> None:
+    broker = mosquitto()
+    settings = _settings(broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    # A persistent session: the broker queues our copies while this subscriber reconnects.
+    sub = Subscriber(broker, [topics.command], client_id="outage-sub", clean_session=False)
+    submitted: list[str] = []
+    try:
+        with _publisher(settings, tmp_path) as (publisher, outbox):
+            for command in ("on", "off"):
+                event = _event(settings, command)
+                publisher.submit(event)
+                submitted.append(event.id)
+            sub.wait(topics.command, count=2)
+
+            broker.stop()
+            _wait(lambda: not publisher.connected, 5, "publisher to notice the outage")
+            outage_end = time.monotonic() + 30.0
+            for i in range(12):
+                event = _event(settings, COMMANDS[i % 3])
+                publisher.submit(event)
+                submitted.append(event.id)
+                time.sleep(max(0.0, (outage_end - time.monotonic()) / (12 - i)))
+            assert publisher.pending == 12 and not publisher.connected
+            broker.start()
+
+            def all_arrived() -> bool:
+                ids = {json.loads(m.payload)["id"] for m in sub.on(topics.command)}
+                return set(submitted) <= ids
+
+            _wait(all_arrived, 30, "every command to arrive after the outage")
+            _wait(lambda: len(outbox) == 0, 5, "outbox to empty")
+    finally:
+        sub.close()
+    first_seen: list[str] = []
+    for message in sub.on(topics.command):
+        event_id = json.loads(message.payload)["id"]
+        if event_id not in first_seen:
+            first_seen.append(event_id)
+    assert first_seen == submitted
+
+
+# -- TLS and authentication -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def password_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("auth")
+    return make_password_file(folder / "passwd", {"edge": PASSWORD, "tester": "tester-pw"})
+
+
+@pytest.fixture()
+def client_password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mqtt-password"
+    path.write_text(PASSWORD + "\n")  # as `echo secret > file` leaves it
+    return path
+
+
+def test_tls_with_password_and_client_certificate(
+    mosquitto: Callable[..., MosquittoBroker],
+    tls_files: TlsFiles,
+    password_file: Path,
+    client_password_file: Path,
+    tmp_path: Path,
+) -> None:
+    broker = mosquitto(tls=tls_files, require_certificate=True, password_file=password_file)
+    tls = TlsSettings(
+        ca_file=tls_files.ca, cert_file=tls_files.client_cert, key_file=tls_files.client_key
+    )
+    settings = _settings(broker, tls=tls, username="edge", password_file=client_password_file)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(
+        broker,
+        [topics.command],
+        username="tester",
+        password="tester-pw",
+        client_cert=(tls_files.client_cert, tls_files.client_key),
+    )
+    try:
+        with _publisher(settings, tmp_path) as (publisher, _):
+            event = _event(settings)
+            publisher.submit(event)
+            assert json.loads(sub.wait(topics.command)[0].payload)["id"] == event.id
+    finally:
+        sub.close()
+
+
+def test_client_certificate_required_when_broker_demands_it(
+    mosquitto: Callable[..., MosquittoBroker],
+    tls_files: TlsFiles,
+    password_file: Path,
+    client_password_file: Path,
+    tmp_path: Path,
+) -> None:
+    broker = mosquitto(tls=tls_files, require_certificate=True, password_file=password_file)
+    tls = TlsSettings(ca_file=tls_files.ca)  # no client certificate
+    settings = _settings(broker, tls=tls, username="edge", password_file=client_password_file)
+    with _publisher(settings, tmp_path, wait_connected=False) as (publisher, _):
+        time.sleep(2.0)
+        assert not publisher.connected
+
+
+def test_wrong_password_logged_clearly_never_the_password(
+    mosquitto: Callable[..., MosquittoBroker],
+    tls_files: TlsFiles,
+    password_file: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = mosquitto(tls=tls_files, password_file=password_file)
+    wrong = "wrong-" + PASSWORD
+    wrong_file = tmp_path / "wrong-password"
+    wrong_file.write_text(wrong + "\n")
+    settings = _settings(
+        broker, tls=TlsSettings(ca_file=tls_files.ca), username="edge", password_file=wrong_file
+    )
+    with (
+        caplog.at_level(logging.DEBUG),
+        _publisher(settings, tmp_path, wait_connected=False) as (publisher, _),
+    ):
+        _wait(
+            lambda: any(r.levelno == logging.ERROR for r in caplog.records),
+            10,
+            "an ERROR about the refused login",
+        )
+        time.sleep(1.5)  # paho retries with backoff meanwhile
+        assert not publisher.connected
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"{broker.host}:{broker.port}" in e and "reason_code" in e for e in errors), errors
+    assert any("authori" in e.lower() or "password" in e.lower() for e in errors), errors
+    everything = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert wrong not in everything and PASSWORD not in everything
+
+
+def test_unreadable_password_file_is_a_clear_error(mqtt_broker: MosquittoBroker) -> None:
+    missing = Path("/nonexistent/edge-asr/password")
+    settings = _settings(mqtt_broker, username="edge", password_file=missing)
+    with pytest.raises(PublisherError, match=str(missing)):
+        Publisher(settings, Outbox(None, 10, 60), INFO, lambda control: None)

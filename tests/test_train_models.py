@@ -1,0 +1,146 @@
+"""Model factory: student fits the device budget, training learns, INT8 exports agree with fp32."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge_asr.model import load_spec
+from edge_asr.train import fit, nets
+
+LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down"]
+FRAMES, MELS = 49, 40
+
+
+def write_fake_feature_dataset(folder: Path, n_train: int = 600, seed: int = 0) -> Path:
+    """FAKE features in the dataset builder's npz format (test data only, not speech).
+
+    Each label gets a fixed time-frequency blob on a log-mel-like background, so the task is
+    learnable but not trivial (random blob jitter, background noise, noisier "SNR" rows).
+    """
+    rng = np.random.default_rng(seed)
+    templates = rng.normal(0.0, 1.0, (len(LABELS), FRAMES, MELS)).astype(np.float32)
+    for c in range(len(LABELS)):
+        t0, f0 = rng.integers(5, FRAMES - 15), rng.integers(2, MELS - 10)
+        templates[c, t0 : t0 + 10, f0 : f0 + 8] += 4.0
+    sizes = {"train": n_train, "val": n_train // 4, "test": n_train // 4}
+    for split, n in sizes.items():
+        y = rng.integers(0, len(LABELS), n).astype(np.int16)
+        snr = rng.choice(np.array([np.nan, 20.0, 5.0], np.float32), n)
+        noise_scale = np.where(np.isnan(snr), 0.8, np.where(snr > 10, 1.2, 1.8))
+        x = (
+            -8.0
+            + templates[y]
+            + rng.normal(0.0, 1.0, (n, FRAMES, MELS)) * noise_scale[:, None, None]
+        )
+        strings = np.array(["fake"] * n)
+        np.savez(
+            folder / f"{split}.npz",
+            x=x.astype(np.float32),
+            y=y,
+            snr_db=snr,
+            engine=strings,
+            voice=strings,
+            text=strings,
+        )
+    (folder / "labels.json").write_text(json.dumps(LABELS))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fake_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_feature_dataset(tmp_path_factory.mktemp("fake-features"))
+
+
+def test_student_fits_device_budget() -> None:
+    student = nets.Student(n_labels=22, n_mels=MELS)
+    deploy = nets.deploy_copy(student)
+    macs = nets.count_macs(deploy, FRAMES, MELS)
+    params = nets.count_params(deploy)
+    teacher = nets.Teacher(n_labels=22, n_mels=MELS)
+    print(
+        f"student {macs / 1e6:.2f} M MACs, {params} params; "
+        f"teacher {nets.count_macs(teacher, FRAMES, MELS) / 1e6:.1f} M MACs, "
+        f"{nets.count_params(teacher)} params"
+    )
+    assert macs <= 6_000_000
+    assert params <= 60_000
+    assert nets.count_params(teacher) >= 300_000
+
+
+def test_folded_student_gives_same_logits() -> None:
+    torch.manual_seed(0)
+    student = nets.Student(n_labels=6, n_mels=MELS)
+    x = torch.randn(8, FRAMES, MELS) * 2 - 7
+    student.norm.set_stats(x)
+    student.train()
+    student(x)  # move BN running stats away from the identity
+    student.eval()
+    with torch.no_grad():
+        assert torch.allclose(nets.deploy_copy(student)(x), student(x), atol=1e-4)
+
+
+def test_tiny_training_learns_above_chance(fake_dataset: Path) -> None:
+    torch.set_num_threads(1)
+    train = fit.load_split(fake_dataset, "train")
+    val = fit.load_split(fake_dataset, "val")
+    student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
+    student.norm.set_stats(train.x)
+    cfg = fit.TrainConfig(epochs=4, batch_size=32, lr=1e-2, seed=0)
+    result = fit.fit(student, train, val, cfg, name="student", progress=False)
+    report = fit.evaluate(student, val)
+    assert result.best_val_top1 == pytest.approx(report["top1"])
+    assert report["top1"] > 2.0 / len(LABELS)
+    assert set(report["by_snr_db"]) == {"clean", "5", "20"}
+
+
+def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("tflite_runtime")
+    from edge_asr.train import export, recipe
+
+    started = time.perf_counter()
+    out = tmp_path / "model"
+    metrics = recipe.train_model(
+        fake_dataset,
+        out,
+        "fake-tiny",
+        "0.0.1",
+        preset="tiny",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    print(f"tiny recipe: {time.perf_counter() - started:.1f} s")
+    spec = load_spec(out)
+    assert spec.labels == tuple(LABELS)
+    assert spec.input_frames == FRAMES
+    io = export.tflite_io_details(out / "model.tflite")
+    assert io["input"]["dtype"] == "int8" and io["output"]["dtype"] == "int8"
+    assert io["input"]["shape"] == [1, FRAMES, MELS]
+    assert io["output"]["shape"] == [1, len(LABELS)]
+    agreement = metrics["agreement"]
+    print(agreement)
+    assert agreement["agree_onnx_fp32"] >= 0.9
+    assert agreement["agree_tflite_fp32"] >= 0.9
+    assert metrics["test"]["student_kd"]["top1"] > 2.0 / len(LABELS)
+    # A second call reuses every training stage from the cache.
+    again = time.perf_counter()
+    recipe.train_model(
+        fake_dataset,
+        tmp_path / "model2",
+        "fake-tiny",
+        "0.0.1",
+        preset="tiny",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    assert (
+        json.loads((tmp_path / "model2" / "model.json").read_text())["metrics"]["test"]
+        == (json.loads((out / "model.json").read_text())["metrics"]["test"])
+    )
+    print(f"cached rerun: {time.perf_counter() - again:.1f} s")
