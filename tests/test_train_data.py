@@ -1,0 +1,133 @@
+"""Training data: the tiny synthetic set builds with honest splits and the daemon's features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge_asr.frontend import FrontendParams, log_mel
+from edge_asr.train import vocab
+from edge_asr.train.augment import AugmentConfig, Augmenter, NoiseBank, coloured_noise
+from edge_asr.train.dataset import DatasetInfo, build_dataset
+from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
+
+COMMANDS = ["yes", "no", "lights on"]
+BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
+
+
+def _need_binaries(*names: str) -> None:
+    for name in names:
+        if shutil.which(name) is None:
+            pytest.skip(f"{name} binary not installed")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> DatasetInfo:
+    _need_binaries("espeak-ng", "festival")
+    root = tmp_path_factory.mktemp("data")
+    return build_dataset(
+        COMMANDS, root / "ds", size="tiny", seed=3, progress=False, cache_dir=root / "cache"
+    )
+
+
+def _load(info: DatasetInfo, split: str) -> dict[str, np.ndarray]:
+    with np.load(info.out_dir / f"{split}.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_tiny_dataset_has_labels_and_fixed_window_features(tiny: DatasetInfo) -> None:
+    labels = json.loads((tiny.out_dir / "labels.json").read_text())["labels"]
+    assert labels == ["_silence_", "_unknown_", *COMMANDS]
+    frames = FrontendParams().frames_in(16000)
+    for split in ("train", "val", "test"):
+        d = _load(tiny, split)
+        n = d["y"].shape[0]
+        assert d["x"].shape == (n, frames, 40) and d["x"].dtype == np.float32
+        assert d["y"].dtype == np.int16
+        assert set(d["y"].tolist()) == set(range(len(labels))), split
+        assert d["snr_db"].shape == d["engine"].shape == d["voice"].shape == d["text"].shape
+        assert np.isfinite(d["x"]).all()
+    meta = json.loads((tiny.out_dir / "dataset.json").read_text())
+    assert meta["counts"]["train"]["total"] == _load(tiny, "train")["y"].size
+
+
+def test_holdout_engine_and_val_voices_never_train(tiny: DatasetInfo) -> None:
+    train, val, test = (_load(tiny, s) for s in ("train", "val", "test"))
+    assert "festival" not in set(train["engine"]) | set(val["engine"])
+    assert set(test["engine"]) <= {"festival", "none"}
+
+    def voices(d: dict[str, np.ndarray]) -> set[str]:
+        speech = d["engine"] != "none"
+        return {
+            f"{e}:{v.split('_r')[0].split('+')[0]}"
+            for e, v in zip(d["engine"][speech], d["voice"][speech], strict=True)
+        }
+
+    assert voices(train) and voices(val) and not voices(train) & voices(val)
+
+
+def test_eval_splits_have_clean_and_fixed_snr_copies(tiny: DatasetInfo) -> None:
+    for split in ("val", "test"):
+        snr = _load(tiny, split)["snr_db"]
+        values = {("clean" if np.isnan(v) else float(v)) for v in snr.tolist()}
+        assert values == {"clean", 20.0, 10.0, 0.0}
+
+
+def test_features_equal_log_mel_of_stored_test_wav(tiny: DatasetInfo) -> None:
+    test = _load(tiny, "test")
+    i = int(np.flatnonzero(test["wav"] != "")[0])
+    audio, rate = sf.read(tiny.out_dir / str(test["wav"][i]), dtype="int16")
+    assert rate == 16000 and audio.shape == (16000,)
+    np.testing.assert_array_equal(test["x"][i], log_mel(audio, FrontendParams()))
+
+
+def test_rebuild_with_same_recipe_reuses_outputs(tiny: DatasetInfo) -> None:
+    before = (tiny.out_dir / "train.npz").stat().st_mtime_ns
+    again = build_dataset(
+        COMMANDS,
+        tiny.out_dir,
+        size="tiny",
+        seed=3,
+        progress=False,
+        cache_dir=tiny.out_dir.parent / "cache",
+    )
+    assert again.recipe_hash == tiny.recipe_hash
+    assert (tiny.out_dir / "train.npz").stat().st_mtime_ns == before
+
+
+def test_augmentation_is_deterministic_given_the_seed() -> None:
+    rng = np.random.default_rng(0)
+    clip = (coloured_noise("pink", 8000, rng) * 3000).astype(np.int16)
+    bank = NoiseBank(babble=[coloured_noise("white", 32000, rng)])
+    aug = Augmenter(AugmentConfig(), bank, [np.r_[1.0, np.zeros(99), 0.3].astype(np.float32)])
+    a = [aug.train_window(clip, np.random.default_rng(7))[0] for _ in range(2)]
+    b = aug.train_window(clip, np.random.default_rng(8))[0]
+    np.testing.assert_array_equal(a[0], a[1])
+    assert a[0].shape == (16000,) and a[0].dtype == np.int16
+    assert not np.array_equal(a[0], b)
+
+
+def test_unknown_words_skip_homophones_and_split_phrases() -> None:
+    _need_binaries("espeak-ng")
+    words = vocab.unknown_words(["no", "lights off"], n=40)
+    assert "know" not in words and "no" not in words
+    assert "lights" in words and "off" in words
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINE_TYPES))
+def test_each_engine_speaks_16k_int16(engine: str, tmp_path: Path) -> None:
+    if engine in BINARIES:
+        _need_binaries(BINARIES[engine])
+    cls = ENGINE_TYPES[engine]
+    if not cls.available():
+        pytest.skip(f"{engine} not installed (pip install edge-asr[train])")
+    instance = cls()
+    cache = TtsCache(tmp_path, engines={engine: instance})
+    audio = cache.get("seven", VoiceSpec(engine, instance.voices()[0], rate=1.1))
+    assert audio.dtype == np.int16 and 1600 < audio.size < 24000
+    assert cache.path("seven", VoiceSpec(engine, instance.voices()[0], rate=1.1)).exists()
