@@ -1,0 +1,51 @@
+"""Smoke run of the whole model factory: `edge-asr train --size tiny` for a custom phrase set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_asr.backends import load_backend
+from edge_asr.model import load_spec
+
+pytest.importorskip("torch", reason="training needs the [train] extra")
+pytest.importorskip("litert_torch", reason="TFLite export needs the [train] extra")
+
+
+@pytest.mark.slow
+def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "lights"
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_asr.cli", "train", "--commands", "lights on, lights off",
+         "--out", str(out), "--name", "smoke-lights", "--size", "tiny"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    spec = load_spec(out)  # verifies every checksum in model.json
+    assert spec.commands == ("lights on", "lights off")
+    assert {"model.onnx", "model.tflite"} <= set(spec.files)
+    for backend in ("onnx", "tflite"):
+        assert load_backend(spec, backend).name == backend
+    metrics = spec.extra["metrics"]
+    assert set(metrics["test"]) >= {"teacher", "student_no_kd", "student_kd"}
+    assert 0.0 <= metrics["agreement"]["agree_onnx_tflite"] <= 1.0
+    assert metrics["tflite_io"]["input"]["dtype"] == "int8"
+    assert 0.5 <= spec.default_threshold <= 0.99
+    assert "calibration" in spec.extra and "streaming_eval" in spec.extra
+    for name in ("CARD.md", "confusion.png", "det.png"):
+        assert (out / name).stat().st_size > 0
+    assert "lights on" in (out / "CARD.md").read_text()
+    # The trained folder runs in the product's recognizer, as any user model would.
+    wav = next((out / "samples").glob("*.wav"), None) or next(
+        Path.home().glob(".cache/edge-asr/datasets/smoke-lights/test_wav/*/*.wav")
+    )
+    rec = subprocess.run(
+        [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", "--model", str(out), str(wav)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert json.loads(rec.stdout)["file"] == str(wav)
