@@ -164,3 +164,31 @@ def test_microphone_that_stalls_is_reopened(
         sub.close()
     assert "microphone lost" in out or "microphone unavailable" in out, out
     assert proc.returncode == 0, out
+
+
+def test_shipped_model_hears_spoken_commands_through_the_microphone(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemon_factory: Callable[..., subprocess.Popen[str]],
+) -> None:
+    from edge_asr.model import default_model_dir
+
+    model = default_model_dir()
+    spoken = ["yes", "stop", "seven", "left", "off"]
+    base = "edge-asr/e2e-real"
+    sub = Subscriber(mqtt_broker, [f"{base}/#"])
+    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-real")
+    try:
+        sub.wait(f"{base}/status", timeout_s=20)
+        time.sleep(2.5)
+        for word in spoken:
+            virtual_mic.play(model / "samples" / f"{word}.wav")
+            time.sleep(1.2)  # longer than the refractory period
+        commands = sub.wait(f"{base}/command", count=len(spoken), timeout_s=20)
+        heard = [json.loads(m.payload)["command"] for m in commands]
+        assert heard == spoken
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+        sub.close()

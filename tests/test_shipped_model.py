@@ -1,0 +1,79 @@
+"""The shipped default model: intact files, both runtimes agree, and it hears its commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_asr.backends import load_backend
+from edge_asr.model import default_model_dir, load_spec
+
+MODEL = default_model_dir()
+COMMANDS = ("yes no up down left right on off stop go "
+            "zero one two three four five six seven eight nine").split()
+
+
+def test_files_match_model_json_and_stay_small() -> None:
+    spec = load_spec(MODEL)  # raises on any checksum mismatch
+    assert spec.commands == tuple(COMMANDS)
+    for name in ("model.onnx", "model.tflite"):
+        assert (MODEL / name).stat().st_size <= 100 * 1024, name
+    assert spec.extra["metrics"]["macs"]["student"] <= 6_000_000
+    assert (MODEL / "CARD.md").is_file()
+
+
+def test_onnx_and_tflite_agree_on_real_features() -> None:
+    spec = load_spec(MODEL)
+    onnx, tflite = load_backend(spec, "onnx"), load_backend(spec, "tflite")
+    from edge_asr.audio import read_wav
+    from edge_asr.frontend import log_mel
+
+    windows = []
+    for wav in sorted((MODEL / "samples").glob("*.wav")):
+        feats = log_mel(read_wav(wav, 16000), spec.frontend)
+        padded = np.full((spec.input_frames, spec.frontend.n_mels), np.log(1e-6), np.float32)
+        padded[: min(len(feats), spec.input_frames)] = feats[: spec.input_frames]
+        windows.append(padded)
+    assert len(windows) == len(COMMANDS)
+    agree = [int(np.argmax(onnx.infer(w))) == int(np.argmax(tflite.infer(w))) for w in windows]
+    assert np.mean(agree) >= 0.95
+
+
+def recognize(files: list[Path], backend: str) -> list[dict]:
+    out = subprocess.run(
+        [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", "--backend", backend,
+         *map(str, files)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_recognizes_the_shipped_samples(backend: str) -> None:
+    files = [MODEL / "samples" / f"{c}.wav" for c in COMMANDS]
+    results = recognize(files, backend)
+    heard = [[d["command"] for d in r["detections"]] for r in results]
+    assert heard == [[c] for c in COMMANDS]
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_recognizes_fresh_synthesized_speech(tmp_path: Path) -> None:
+    """A voice held out of training (en-029 is a validation voice), two speaking rates."""
+    files, expected = [], []
+    for rate in (140, 175):
+        for command in COMMANDS:
+            path = tmp_path / f"{command}-{rate}.wav"
+            subprocess.run(["espeak-ng", "-v", "en-029", "-s", str(rate), "-w", str(path),
+                            command], check=True)
+            files.append(path)
+            expected.append(command)
+    results = recognize(files, "onnx")
+    first = [(r["detections"] or [{"command": None}])[0]["command"] for r in results]
+    correct = sum(f == e for f, e in zip(first, expected, strict=True))
+    assert correct / len(expected) >= 0.8, list(zip(expected, first, strict=True))
