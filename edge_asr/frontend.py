@@ -117,6 +117,19 @@ class LogMel:
         The arrays are views of internal buffers, valid until the next iteration: copy what
         you keep.
         """
+        for n in self._batches(chunk):
+            yield self._compute(n)
+
+    def skip(self, chunk: npt.NDArray[Any]) -> int:
+        """Take `chunk` without computing its features; return how many frames it completed.
+
+        For audio the caller already knows is silent: the samples still enter the buffer, so
+        frames that straddle the next loud chunk come out exactly as `stream` would give them.
+        """
+        return sum(self._batches(chunk))
+
+    def _batches(self, chunk: npt.NDArray[Any]) -> Iterator[int]:
+        """Copy `chunk` into the pending buffer; yield each time n >= 1 frames are ready there."""
         scale = 1.0 / 32768.0 if chunk.dtype == np.int16 else 1.0
         hop = self.params.hop_samples
         pos = 0
@@ -133,7 +146,7 @@ class LogMel:
             n = self.params.frames_in(self._fill)
             if n == 0:
                 continue
-            yield self._compute(n)
+            yield n
             consumed = n * hop
             remaining = self._fill - consumed
             self._pending[:remaining] = self._pending[consumed : self._fill]

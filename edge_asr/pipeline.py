@@ -54,6 +54,9 @@ class Recognizer:
         self._infer_every = max(1, round(settings.infer_every_ms / params.hop_ms))
         self._since_infer = 0
         self._gate_dbfs = settings.gate_dbfs
+        # A chunk whose peak is under the gate cannot hold a loud frame: skip its features.
+        self._gate_peak = 32768.0 * 10 ** (settings.gate_dbfs / 20)
+        self._quiet_row = np.full(params.n_mels, np.log(params.log_floor), np.float32)
         self._last_loud_s = -np.inf
         self._onset_s = 0.0
         self._gate_open = False
@@ -85,6 +88,7 @@ class Recognizer:
         """Start a new stream (after the microphone was reopened)."""
         self._frontend.reset()
         self._ring.fill(np.log(self.spec.frontend.log_floor))
+        self._quiet_row.fill(np.log(self.spec.frontend.log_floor))
         self._frames_seen = 0
         self._since_infer = 0
         self._last_loud_s = -np.inf
@@ -92,39 +96,70 @@ class Recognizer:
         self.decoder.reset()
 
     def feed(self, chunk: npt.NDArray[Any]) -> list[Detection]:
-        detections: list[Detection] = []
-        frames = self.spec.input_frames
         self.times.audio_s += chunk.shape[0] / self.spec.frontend.sample_rate_hz
         t0 = time.perf_counter()
+        if self._silent(chunk):
+            # Idle path: the window holds no loud frame and this chunk adds none, so the gate
+            # stays shut; the frames it completes are taken as the last quiet frame.
+            for _ in range(self._frontend.skip(chunk)):
+                self._push(self._quiet_row)
+                self._due()  # keep the inference cadence in phase with the computed path
+            self._close_gate(self.stream_s)
+            self.times.frontend_s += time.perf_counter() - t0
+            return []
+        detections: list[Detection] = []
+        frames = self.spec.input_frames
         for mel, dbfs in self._frontend.stream(chunk):
             for row in range(mel.shape[0]):
-                self._ring[self._write] = mel[row]
-                self._ring[self._write + frames] = mel[row]
-                self._write = (self._write + 1) % frames
-                self._frames_seen += 1
-                self._since_infer += 1
+                self._push(mel[row])
                 now_s = self.stream_s
-                if dbfs[row] >= self._gate_dbfs:
+                if dbfs[row] < self._gate_dbfs:
+                    self._quiet_row[:] = mel[row]
+                else:
                     if now_s - self._last_loud_s > self._window_s:
                         self._onset_s = now_s - self.spec.frontend.window_ms / 1000
                     self._last_loud_s = now_s
-                if self._since_infer < self._infer_every or self._frames_seen < frames // 2:
+                if not self._due():
                     continue
-                self._since_infer = 0
                 detection = self._infer(now_s)
                 if detection is not None:
                     detections.append(detection)
         self.times.frontend_s += time.perf_counter() - t0
         return detections
 
+    def _silent(self, chunk: npt.NDArray[Any]) -> bool:
+        if chunk.dtype != np.int16 or chunk.shape[0] == 0:
+            return False
+        if self.stream_s - self._last_loud_s <= self._window_s:
+            return False
+        return max(int(chunk.max()), -int(chunk.min())) < self._gate_peak
+
+    def _due(self) -> bool:
+        """True (and restart the count) when this frame is an inference point."""
+        if self._since_infer < self._infer_every or self._frames_seen < self.spec.input_frames // 2:
+            return False
+        self._since_infer = 0
+        return True
+
+    def _close_gate(self, now_s: float) -> None:
+        if self._gate_open:
+            self.decoder.reset()
+            self._gate_open = False
+            if self.posterior_hook is not None:
+                self.posterior_hook(now_s, now_s, None)
+
+    def _push(self, row: npt.NDArray[np.float32]) -> None:
+        frames = self.spec.input_frames
+        self._ring[self._write] = row
+        self._ring[self._write + frames] = row
+        self._write = (self._write + 1) % frames
+        self._frames_seen += 1
+        self._since_infer += 1
+
     def _infer(self, now_s: float) -> Detection | None:
         # The gate stays open while any loud frame is inside the model's window.
         if now_s - self._last_loud_s > self._window_s:
-            if self._gate_open:
-                self.decoder.reset()
-                self._gate_open = False
-                if self.posterior_hook is not None:
-                    self.posterior_hook(now_s, now_s, None)
+            self._close_gate(now_s)
             return None
         self._gate_open = True
         t0 = time.perf_counter()

@@ -18,6 +18,8 @@ class Notifier:
         self._sock: socket.socket | None = None
         if address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Never block the daemon on a listener that stopped reading: drop the message.
+            self._sock.setblocking(False)
         usec = os.environ.get("WATCHDOG_USEC", "")
         pid = os.environ.get("WATCHDOG_PID", "")
         mine = not pid or pid == str(os.getpid())
