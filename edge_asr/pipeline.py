@@ -108,7 +108,6 @@ class Recognizer:
             self.times.frontend_s += time.perf_counter() - t0
             return []
         detections: list[Detection] = []
-        frames = self.spec.input_frames
         for mel, dbfs in self._frontend.stream(chunk):
             for row in range(mel.shape[0]):
                 self._push(mel[row])
