@@ -75,5 +75,13 @@ class VirtualMic:
         return {**os.environ, "PULSE_SOURCE": self.source, "PULSE_SINK": self.sink}
 
     def play(self, wav: Path) -> None:
-        """Blocks until the clip has been played into the microphone."""
-        subprocess.run(["paplay", f"--device={self.sink}", str(wav)], check=True, timeout=60)
+        """Blocks until the clip has been played into the microphone.
+
+        A 20 ms playback buffer makes paplay return within ~20 ms of the last sample reaching
+        the microphone, so the caller knows when the utterance ended.
+        """
+        subprocess.run(
+            ["paplay", "--latency-msec=20", f"--device={self.sink}", str(wav)],
+            check=True,
+            timeout=60,
+        )
