@@ -46,8 +46,10 @@ def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
             raw = wav.readframes(wav.getnframes())
     except FileNotFoundError:
         raise AudioError(f"{path}: not found") from None
-    except (wave.Error, EOFError, OSError) as exc:
-        raise AudioError(f"{path}: not a readable PCM WAV file ({exc})") from None
+    except (wave.Error, EOFError, OSError, RuntimeError) as exc:
+        # RuntimeError: the wave module's chunk reader on a chunk size past the end of the file
+        reason = str(exc) or type(exc).__name__
+        raise AudioError(f"{path}: not a readable PCM WAV file ({reason})") from None
     if width not in (1, 2, 4):
         raise AudioError(f"{path}: {8 * width}-bit samples are not supported (use 8/16/32-bit PCM)")
     if rate < 4000 or rate > 192000:

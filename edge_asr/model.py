@@ -116,7 +116,7 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
         raise ValueError("labels must be unique")
     if not isinstance(data["frontend"], dict):
         raise ValueError("frontend must be an object")
-    frontend = FrontendParams.from_dict(data["frontend"])
+    frontend = _check_frontend(FrontendParams.from_dict(data["frontend"]))
     input_frames = data["input_frames"]
     if not isinstance(input_frames, int) or input_frames < 1:
         raise ValueError("input_frames must be a positive integer")
@@ -147,6 +147,29 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
         files=files,
         extra=extra,
     )
+
+
+def _check_frontend(params: FrontendParams) -> FrontendParams:
+    """Reject parameters the feature code cannot run with, so that fails here, not mid-stream."""
+
+    def number(name: str, low: float, high: float, *, integer: bool = False) -> float:
+        value = getattr(params, name)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+            kind = "an integer" if integer else "a number"
+            raise ValueError(
+                f"frontend.{name} must be {kind} in [{low:g}, {high:g}], got {value!r}"
+            )
+        return float(value)
+
+    rate = number("sample_rate_hz", 4000, 192000, integer=True)
+    window_ms = number("window_ms", 1, 1000)
+    number("hop_ms", 1, window_ms)
+    number("n_mels", 1, 512, integer=True)
+    fmin = number("fmin_hz", 0, rate / 2)
+    number("fmax_hz", fmin + 1, rate / 2)
+    number("log_floor", 1e-30, 1)
+    return params
 
 
 def write_spec(spec: ModelSpec) -> Path:

@@ -15,8 +15,28 @@ from edge_asr.backends import load_backend
 from edge_asr.model import default_model_dir, load_spec
 
 MODEL = default_model_dir()
-COMMANDS = ("yes no up down left right on off stop go "
-            "zero one two three four five six seven eight nine").split()
+COMMANDS = [
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+]
 
 
 def test_files_match_model_json_and_stay_small() -> None:
@@ -47,9 +67,20 @@ def test_onnx_and_tflite_agree_on_real_features() -> None:
 
 def recognize(files: list[Path], backend: str) -> list[dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", "--backend", backend,
-         *map(str, files)],
-        capture_output=True, text=True, timeout=300, check=True,
+        [
+            sys.executable,
+            "-m",
+            "edge_asr.cli",
+            "recognize",
+            "--json",
+            "--backend",
+            backend,
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -69,8 +100,9 @@ def test_recognizes_fresh_synthesized_speech(tmp_path: Path) -> None:
     for rate in (140, 175):
         for command in COMMANDS:
             path = tmp_path / f"{command}-{rate}.wav"
-            subprocess.run(["espeak-ng", "-v", "en-029", "-s", str(rate), "-w", str(path),
-                            command], check=True)
+            subprocess.run(
+                ["espeak-ng", "-v", "en-029", "-s", str(rate), "-w", str(path), command], check=True
+            )
             files.append(path)
             expected.append(command)
     results = recognize(files, "onnx")

@@ -20,9 +20,23 @@ pytest.importorskip("litert_torch", reason="TFLite export needs the [train] extr
 def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "lights"
     result = subprocess.run(
-        [sys.executable, "-m", "edge_asr.cli", "train", "--commands", "lights on, lights off",
-         "--out", str(out), "--name", "smoke-lights", "--size", "tiny"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "edge_asr.cli",
+            "train",
+            "--commands",
+            "lights on, lights off",
+            "--out",
+            str(out),
+            "--name",
+            "smoke-lights",
+            "--size",
+            "tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     spec = load_spec(out)  # verifies every checksum in model.json
@@ -44,8 +58,19 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
         Path.home().glob(".cache/edge-asr/datasets/smoke-lights/test_wav/*/*.wav")
     )
     rec = subprocess.run(
-        [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", "--model", str(out), str(wav)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "edge_asr.cli",
+            "recognize",
+            "--json",
+            "--model",
+            str(out),
+            str(wav),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert rec.returncode == 0, rec.stderr
     assert json.loads(rec.stdout)["file"] == str(wav)

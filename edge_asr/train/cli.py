@@ -19,7 +19,7 @@ from .evaluate import main as evaluate_main
 log = logging.getLogger(__name__)
 
 CACHE = Path.home() / ".cache" / "edge-asr"
-RECIPE_PRESET = {"tiny": "tiny", "small": "default", "full": "default"}
+RECIPE_PRESET = {"tiny": "tiny", "small": "default", "full": "long"}
 NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (30.0, 60.0)}
 
 
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         default=0.5,
         help="false-accept target used to calibrate the threshold",
     )
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="keep the trained files in --out; redo calibration, evaluation and the card",
+    )
     return parser
 
 
@@ -71,22 +76,23 @@ def train(args: argparse.Namespace) -> int:
     started = time.monotonic()
     times: dict[str, float] = {}
 
-    t0 = time.monotonic()
-    build_dataset(commands, dataset_dir, seed=args.seed, size=args.size, cache_dir=args.cache)
-    times["data_s"] = time.monotonic() - t0
+    if not args.evaluate_only:
+        t0 = time.monotonic()
+        build_dataset(commands, dataset_dir, seed=args.seed, size=args.size, cache_dir=args.cache)
+        times["data_s"] = time.monotonic() - t0
 
-    t0 = time.monotonic()
-    train_model(
-        dataset_dir,
-        args.out,
-        name,
-        args.version,
-        preset=RECIPE_PRESET[args.size],
-        seed=args.seed,
-        threads=args.threads,
-        cache_dir=args.cache / "runs" / slug,
-    )
-    times["train_s"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        train_model(
+            dataset_dir,
+            args.out,
+            name,
+            args.version,
+            preset=RECIPE_PRESET[args.size],
+            seed=args.seed,
+            threads=args.threads,
+            cache_dir=args.cache / "runs" / slug,
+        )
+        times["train_s"] = time.monotonic() - t0
 
     t0 = time.monotonic()
     val_min, test_min = NEGATIVE_MINUTES[args.size]
