@@ -62,11 +62,14 @@ class Decoder:
             if ok
         }
 
-    def reset(self) -> None:
-        """Forget the smoothing history (the audio gate closed or the stream restarted)."""
+    def reset(self, new_stream: bool = False) -> None:
+        """Forget the smoothing history (the audio gate closed); for a new stream, whose clock
+        starts again at zero, also the refractory period."""
         self._steps = 0
         self._history.fill(0.0)
         self._armed.fill(True)
+        if new_stream:
+            self._quiet_until = -np.inf
 
     def update(
         self, posteriors: npt.NDArray[np.float32], now_s: float, start_s: float

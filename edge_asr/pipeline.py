@@ -93,7 +93,7 @@ class Recognizer:
         self._since_infer = 0
         self._last_loud_s = -np.inf
         self._gate_open = False
-        self.decoder.reset()
+        self.decoder.reset(new_stream=True)
 
     def feed(self, chunk: npt.NDArray[Any]) -> list[Detection]:
         self.times.audio_s += chunk.shape[0] / self.spec.frontend.sample_rate_hz

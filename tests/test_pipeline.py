@@ -77,3 +77,20 @@ def test_no_memory_growth_over_10000_frames(spec: ModelSpec) -> None:
     growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert rec.times.inferences > 500
     assert growth < 16 * 1024, f"grew {growth} bytes over 10,000 frames"
+
+
+def test_a_new_stream_starts_without_the_previous_refractory_period(spec: ModelSpec) -> None:
+    # `recognize` runs many files through one recognizer: each file's clock starts at zero.
+    rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings(refractory_ms=5000))
+    first = [
+        d
+        for start in range(0, 32000, 1600)
+        for d in rec.feed(bursts(2.0, [0.5])[start : start + 1600])
+    ]
+    rec.reset()
+    second = [
+        d
+        for start in range(0, 32000, 1600)
+        for d in rec.feed(bursts(2.0, [0.5])[start : start + 1600])
+    ]
+    assert [d.command for d in first] == [d.command for d in second] == ["loud"]

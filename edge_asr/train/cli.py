@@ -153,20 +153,23 @@ def _with(spec: ModelSpec, **changes: Any) -> ModelSpec:
 
 
 def write_samples(spec: ModelSpec, dataset_dir: Path) -> None:
-    """One held-out (never trained on) clip per command that the model recognizes, as a smoke
+    """One held-out (never trained on) clip per command that both runtimes recognize, as a smoke
     test for installs and images. Chosen for being recognized: they are not an accuracy figure."""
     folder = spec.folder / "samples"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    ev = Evaluator(spec)
+    runtimes = [Evaluator(spec, backend) for backend in ("onnx", "tflite")]
     by_label: dict[str, list[Path]] = {}
     for path, label in heldout_clips(dataset_dir):
         by_label.setdefault(label, []).append(path)
     for command in spec.commands:
-        for path in by_label.get(command, [])[:20]:
-            trace = ev.trace(read_wav(path, spec.frontend.sample_rate_hz), command)
-            found = ev.detections(trace, spec.default_threshold)
-            if [d.command for d in found] == [command]:
+        for path in by_label.get(command, [])[:24]:
+            audio = read_wav(path, spec.frontend.sample_rate_hz)
+            heard = [
+                [d.command for d in ev.detections(ev.trace(audio, command), spec.default_threshold)]
+                for ev in runtimes
+            ]
+            if heard == [[command], [command]]:
                 shutil.copyfile(path, folder / f"{command.replace(' ', '_')}.wav")
                 break
 
