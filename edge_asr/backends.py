@@ -175,14 +175,17 @@ def available_runtimes() -> list[str]:
 
 
 def load_backend(spec: ModelSpec, choice: str = "auto", threads: int = 1) -> Backend:
-    """The configured runtime, or for 'auto' the leanest one installed that the folder offers."""
+    """The configured runtime, or for 'auto' the cheapest one installed that the folder offers."""
     if choice != "auto":
         path = spec.path_of(choice)
         if path is None:
             raise ModelError(f"{spec.folder}: no model file for backend {choice!r}")
         return _make(choice, spec, path, threads)
     runtimes = available_runtimes()
-    for runtime in ("tflite", "onnx"):  # TFLite first: about half the resident memory
+    # ONNX Runtime first: on the INT8 model it used ~5x less CPU than tflite-runtime 2.14
+    # (build/results/bench-peers.json); TFLite is the choice where onnxruntime has no wheel
+    # (32-bit arm) and uses ~25 MB less memory.
+    for runtime in ("onnx", "tflite"):
         path = spec.path_of(runtime)
         if runtime in runtimes and path is not None:
             return _make(runtime, spec, path, threads)

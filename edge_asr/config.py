@@ -50,7 +50,7 @@ class AudioSettings(_Section):
 class ModelSettings(_Section):
     path: Path | None = Field(None, description="Model folder (model.json + model files)")
     backend: Literal["auto", "onnx", "tflite"] = Field(
-        "auto", description="Inference runtime; auto picks TFLite if installed, else ONNX Runtime"
+        "auto", description="Inference runtime; auto picks ONNX Runtime if installed, else TFLite"
     )
     threads: int = Field(1, ge=1, le=16, description="Inference threads")
     thresholds: dict[str, float] = Field(
