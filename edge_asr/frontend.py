@@ -53,7 +53,7 @@ class FrontendParams:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown frontend parameters: {', '.join(unknown)}")
+            raise ValueError(f"unknown frontend parameters: {', '.join(map(repr, unknown))}")
         return cls(**known)
 
 

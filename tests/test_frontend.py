@@ -69,5 +69,5 @@ def test_frame_energy_in_dbfs() -> None:
 
 def test_params_round_trip_and_reject_unknown_keys() -> None:
     assert FrontendParams.from_dict(PARAMS.to_dict()) == PARAMS
-    with pytest.raises(ValueError, match="hop_size"):
+    with pytest.raises(ValueError, match="'hop_size'"):
         FrontendParams.from_dict({"hop_size": 10})

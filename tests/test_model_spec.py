@@ -38,7 +38,7 @@ def test_loads_and_verifies(folder: Path) -> None:
         ({"input_frames": 0}, "input_frames"),
         ({"thresholds": {"nope": 0.5}}, "unknown label 'nope'"),
         ({"thresholds": {"default": 0}}, r"\(0, 1\]"),
-        ({"frontend": {"hop": 1}}, "unknown frontend parameters: hop"),
+        ({"frontend": {"hop": 1}}, "unknown frontend parameters: 'hop'"),
         ({"files": {}}, "must list model.onnx or model.tflite"),
     ],
 )
