@@ -10,24 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber
 from pulse_mic import VirtualMic
-from tiny_model import build_tiny_model
+from tiny_model import build_tiny_model, burst_wav
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
-
-
-def write_wav(path: Path, audio: np.ndarray) -> Path:
-    import wave
-
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(audio.astype("<i2").tobytes())
-    return path
 
 
 def start_daemon(
@@ -83,10 +71,7 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
 ) -> None:
     model = tmp_path / "model"
     build_tiny_model(model)
-    rng = np.random.default_rng(5)
-    clip = np.zeros(16000 * 2, np.int16)
-    clip[8000:14400] = rng.normal(0, 5000, 6400).astype(np.int16)
-    wav = write_wav(tmp_path / "burst.wav", clip)
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
     base = "edge-asr/e2e-tiny"
     sub = Subscriber(mqtt_broker, [f"{base}/#"])
     proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-tiny")
@@ -135,10 +120,7 @@ def test_microphone_that_stalls_is_reopened(
 ) -> None:
     model = tmp_path / "model"
     build_tiny_model(model)
-    rng = np.random.default_rng(6)
-    clip = np.zeros(16000 * 2, np.int16)
-    clip[8000:14400] = rng.normal(0, 5000, 6400).astype(np.int16)
-    wav = write_wav(tmp_path / "burst.wav", clip)
+    wav = burst_wav(tmp_path / "burst.wav", seed=6)
     base = "edge-asr/e2e-unplug"
     sub = Subscriber(mqtt_broker, [f"{base}/#"])
     proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-unplug")

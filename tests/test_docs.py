@@ -18,7 +18,8 @@ def leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
         nested = [
-            t for t in (field.annotation, *typing.get_args(field.annotation))
+            t
+            for t in (field.annotation, *typing.get_args(field.annotation))
             if isinstance(t, type) and issubclass(t, BaseModel)
         ]
         keys += leaf_keys(nested[0], f"{prefix}{name}.") if nested else [prefix + name]

@@ -20,16 +20,15 @@ import sys
 import threading
 import time
 import uuid
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, make_password_file
 from pulse_mic import VirtualMic
 from tiny_model import build_tiny_model
+from tiny_model import burst_wav as make_burst_wav
 
 from edge_asr.config import MqttSettings
 from edge_asr.messages import CommandEvent, DeviceInfo, Topics
@@ -90,20 +89,9 @@ def ids_first_seen(sub: Subscriber, topic: str) -> tuple[list[str], int]:
     return list(dict.fromkeys(ids)), len(ids)
 
 
-def write_wav(path: Path, audio: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(audio.astype("<i2").tobytes())
-    return path
-
-
 def burst_wav(folder: Path) -> Path:
     """Two seconds with a 0.4 s noise burst: the tiny model's "loud" command."""
-    clip = np.zeros(32000, np.int16)
-    clip[8000:14400] = np.random.default_rng(9).normal(0, 5000, 6400).astype(np.int16)
-    return write_wav(folder / "burst.wav", clip)
+    return make_burst_wav(folder / "burst.wav", seed=9)
 
 
 def sqlite_state(path: Path) -> tuple[str, list[str]]:
