@@ -266,6 +266,39 @@ def open_portaudio() -> Any:
         os.close(saved)
 
 
+def guard_realtime(limit_ms: int = 200) -> None:
+    """Demote any real-time thread that runs `limit_ms` without blocking.
+
+    A SCHED_FIFO thread that spins (seen with PortAudio on some sound-server setups) would
+    starve the rest of the daemon; RLIMIT_RTTIME makes the kernel send SIGXCPU instead, and the
+    handler puts every real-time thread of this process back to normal scheduling.
+    """
+    import resource
+    import signal
+
+    def demote(_signum: int, _frame: Any) -> None:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                if os.sched_getscheduler(int(task)) == os.SCHED_FIFO:
+                    os.sched_setscheduler(int(task), os.SCHED_OTHER, os.sched_param(0))
+                    log.warning(
+                        "thread %s ran %d ms without blocking at real-time priority: "
+                        "demoted to normal scheduling",
+                        task,
+                        limit_ms,
+                    )
+            except OSError:
+                continue
+
+    try:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_RTTIME)
+        soft = limit_ms * 1000 if hard == resource.RLIM_INFINITY else min(limit_ms * 1000, hard)
+        resource.setrlimit(resource.RLIMIT_RTTIME, (soft, hard))
+        signal.signal(signal.SIGXCPU, demote)
+    except (ValueError, OSError) as exc:
+        log.debug("no real-time guard: %s", exc)
+
+
 def _request_fifo(priority: int) -> str:
     if priority <= 0:
         return "not requested"

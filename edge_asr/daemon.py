@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from . import __version__
-from .audio import AudioError, MicrophoneSource
+from .audio import AudioError, MicrophoneSource, guard_realtime
 from .backends import load_backend
 from .config import Settings
 from .decoder import Detection
@@ -100,6 +100,8 @@ class Daemon:
             signal.signal(sig, self.request_stop)
         if self.settings.audio.lock_memory:
             _lock_memory()
+        if self.settings.audio.realtime_priority > 0:
+            guard_realtime()
         self.publisher.start()
         self.publisher.publish_state(self.muted, self.recognizer.decoder.thresholds())
         capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
