@@ -171,6 +171,8 @@ class MicrophoneSource:
             self._priority = realtime_priority
             self.realtime: str | None = None  # set by the first callback: "fifo:N" or why not
             self.status_overflows = 0
+            self._calls, self._calls_since = 0, time.monotonic()
+            self._expected_rate = self._rate / self._chunk.shape[0]  # callbacks per second
             self._continue = pyaudio.paContinue
             self._overflow_flag = pyaudio.paInputOverflow
             self._stream = self._pa.open(
@@ -224,6 +226,15 @@ class MicrophoneSource:
         # Real-time thread: copy and signal only. No logging, no computing.
         if self.realtime is None:
             self.realtime = _request_fifo(self._priority)
+        self._calls += 1
+        if self._calls % 64 == 0 and self.realtime.startswith("fifo"):
+            # Expected ~10 calls/s. A host API that calls back in a tight loop would, at FIFO
+            # priority, keep the GIL from every other thread: drop to normal scheduling.
+            now = time.monotonic()
+            if now - self._calls_since < 64 / (10 * self._expected_rate):
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                self.realtime = "dropped: callbacks arrived in a tight loop"
+            self._calls_since = now
         if status & self._overflow_flag:
             self.status_overflows += 1
         if data:

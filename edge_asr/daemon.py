@@ -210,14 +210,14 @@ class Daemon:
                 self.recognizer.reset()
 
     def _listen(self, mic: MicrophoneSource) -> None:
-        logged_rt = False
+        logged_rt: str | None = None
         while not self._stop.is_set():
             chunk = mic.read()
             if chunk is None:
                 return
             self._heartbeat = time.monotonic()
-            if not logged_rt and mic.realtime is not None:
-                logged_rt = True
+            if mic.realtime != logged_rt and mic.realtime is not None:
+                logged_rt = mic.realtime  # the callback sets it; it may later drop real time
                 if mic.realtime.startswith("fifo"):
                     log.info("capture thread scheduled %s", mic.realtime)
                 else:
