@@ -105,8 +105,8 @@ def test_recognizes_fresh_synthesized_speech(tmp_path: Path) -> None:
 
     The floor is the shipped model's measured level minus a small margin (espeak-ng output is
     deterministic): 1.0.0 heard 27 of these 40 at its calibrated threshold, 1.1.0 hears 25.
-    It guards the whole path (WAV reading, resampling, features, runtime, decoder); the model card holds
-    the accuracy figures."""
+    It guards the whole path (WAV reading, resampling, features, runtime, decoder); the model
+    card holds the accuracy figures."""
     files, expected = [], []
     for rate in (140, 175):
         for command in COMMANDS:
