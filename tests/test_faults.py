@@ -363,7 +363,9 @@ def test_daemon_sigkilled_with_pending_commands_delivers_them_after_restart(
     )
     try:
         first = daemons(tiny_model, broker, state, device, virtual_mic.env())
-        first.wait_line("connected to MQTT broker")
+        # The daemon's own status (not its log: one run lost that line in capture, although the
+        # broker had logged the connection).
+        wait_for(lambda: read_status(state).get("mqtt_connected"), 20, "daemon connected")
         time.sleep(2.5)  # the sound server's first buffers
         broker.stop()
         first.wait_line("lost MQTT broker")
@@ -487,7 +489,7 @@ def test_unplugged_microphone_is_reopened_within_5_s_of_returning(
     private_pulse.plug()
     daemon = daemons(tiny_model, mqtt_broker, state, device, private_pulse.env)
     try:
-        daemon.wait_line("connected to MQTT broker")
+        wait_for(lambda: read_status(state).get("mqtt_connected"), 20, "daemon connected")
         daemon.wait_line("capturing from")
         time.sleep(2.5)
         private_pulse.play(wav)
@@ -576,7 +578,7 @@ def test_disk_full_keeps_publishing_live_and_reports_degraded(
     sub = Subscriber(mqtt_broker, [command_topic])
     daemon = daemons(tiny_model, mqtt_broker, state, device, virtual_mic.env())
     try:
-        daemon.wait_line("connected to MQTT broker")
+        wait_for(lambda: read_status(state).get("mqtt_connected"), 20, "daemon connected")
         wait_for(lambda: read_status(state).get("state") == "running", 10, "status.json")
         time.sleep(2.5)
         filler = fill(small_disk)
