@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .config import MqttSettings
@@ -32,6 +32,7 @@ from .messages import (
 from .outbox import Entry, Outbox
 
 log = logging.getLogger(__name__)
+paho_log = logging.getLogger(f"{__name__}.paho")
 
 SEND_BATCH = 32
 ACK_POLL_S = 0.2
@@ -77,7 +78,7 @@ class Publisher:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
         )
-        self._client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        self._client.on_log = self._on_log
         if settings.password_file is not None:
             if not settings.username:
                 raise PublisherError("mqtt.password_file is set but mqtt.username is not")
@@ -302,6 +303,14 @@ class Publisher:
                 reason_code,
                 len(self._outbox),
             )
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+        level_std = mqtt.LOGGING_LEVEL.get(LogLevel(level), logging.WARNING)
+        if self._stopping.is_set() and buf.startswith("Client is not connected"):
+            # paho 2.2 race: after our own DISCONNECT its network loop runs once more on the
+            # closed socket and reports that at ERROR. Expected while stopping, not an error.
+            level_std = logging.DEBUG
+        paho_log.log(level_std, "%s", buf)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

@@ -123,6 +123,21 @@ def test_status_online_retained_and_offline_after_clean_stop(
     assert (stopped.payload, stopped.retain) == (b"offline", True)
 
 
+def test_clean_stops_log_no_errors(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restart must not leave ERROR lines that an operator would chase (paho 2.2 logs its
+    own post-DISCONNECT loop pass at ERROR; the publisher demotes that one while stopping)."""
+    caplog.set_level(logging.DEBUG, logger="edge_asr")
+    for _ in range(15):
+        with _publisher(_settings(mqtt_broker), tmp_path) as (publisher, _):
+            publisher.submit(_event(_settings(mqtt_broker)))
+            _wait(lambda: publisher.pending == 0, 5, "outbox to empty")
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
+    assert any(r.name == "edge_asr.publisher.paho" for r in caplog.records)  # paho log routed
+
+
 _KILLABLE = """
 import json, sys, time
 from edge_asr.config import MqttSettings
