@@ -14,7 +14,9 @@ from edge_asr.frontend import FrontendParams, log_mel
 from edge_asr.train import vocab
 from edge_asr.train.augment import AugmentConfig, Augmenter, NoiseBank, coloured_noise
 from edge_asr.train.dataset import DatasetInfo, build_dataset
+from edge_asr.train.evaluate import heldout_clips
 from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
+from edge_asr.train.windows import UNKNOWN
 
 COMMANDS = ["yes", "no", "lights on"]
 BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
@@ -98,6 +100,22 @@ def test_rebuild_with_same_recipe_reuses_outputs(tiny: DatasetInfo) -> None:
     )
     assert again.recipe_hash == tiny.recipe_hash
     assert (tiny.out_dir / "train.npz").stat().st_mtime_ns == before
+
+
+def test_heldout_clips_carry_the_model_labels_including_phrases(tiny: DatasetInfo) -> None:
+    clips = heldout_clips(tiny.out_dir, tiny.labels)
+    labels = {label for _, label in clips}
+    assert "lights on" in labels  # stored as test_wav/lights_on/, scored as "lights on"
+    assert labels <= set(tiny.labels)
+
+
+def test_training_hears_running_speech_as_unknown(tiny: DatasetInfo) -> None:
+    train = _load(tiny, "train")
+    unknown = train["text"][train["y"] == tiny.labels.index(UNKNOWN)]
+    sentences = [t for t in unknown.tolist() if len(t.split()) >= 4]
+    assert sentences, "no sentence crops among the _unknown_ windows"
+    words = {w for t in sentences for w in t.split()}
+    assert not words & {"yes", "no", "lights", "on"}
 
 
 def test_augmentation_is_deterministic_given_the_seed() -> None:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 CACHE = Path.home() / ".cache" / "edge-asr"
 RECIPE_PRESET = {"tiny": "tiny", "small": "default", "full": "long"}
-NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (30.0, 60.0)}
+NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (60.0, 60.0)}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,7 +160,7 @@ def write_samples(spec: ModelSpec, dataset_dir: Path) -> None:
     folder.mkdir()
     runtimes = [Evaluator(spec, backend) for backend in ("onnx", "tflite")]
     by_label: dict[str, list[Path]] = {}
-    for path, label in heldout_clips(dataset_dir):
+    for path, label in heldout_clips(dataset_dir, spec.labels):
         by_label.setdefault(label, []).append(path)
     for command in spec.commands:
         for path in by_label.get(command, [])[:24]:

@@ -49,7 +49,7 @@ __all__ = ["SIZES", "DatasetInfo", "SizePreset", "build_dataset", "make_negative
 SPLITS = ("train", "val", "test")
 VAL_ESPEAK_VOICES = ("en-gb-x-gbcwmd", "en-029")
 VAL_FLITE_VOICE = "rms"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: running-speech negatives in train
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ class SizePreset:
     silence_ratio: float  # silence windows per split = ratio x mean windows of one command
     n_rirs: int
     babble_sentences: int
+    # Running-speech negatives: sentences (no command words) per training voice, each heard as
+    # random 1 s crops labelled _unknown_. Isolated unknown words alone do not teach the model
+    # what the middle of a conversation sounds like, which is where false accepts come from.
+    train_sentences: int = 0
     max_voices: int = 0  # 0: every voice of every engine
 
 
@@ -80,17 +84,17 @@ SIZES: dict[str, SizePreset] = {
         espeak_styles=1, espeak_unknown_styles=1, flite_styles=1, flite_unknown_styles=0,
         piper_styles=1, piper_unknown_styles=0, holdout_styles=1, holdout_unknown_styles=1,
         val_styles=1, val_unknown_styles=1, n_unknown=4, train_copies=2, silence_ratio=1.0,
-        n_rirs=8, babble_sentences=4, max_voices=1),
+        n_rirs=8, babble_sentences=4, train_sentences=2, max_voices=1),
     "small": SizePreset(
         espeak_styles=8, espeak_unknown_styles=1, flite_styles=3, flite_unknown_styles=1,
         piper_styles=10, piper_unknown_styles=1, holdout_styles=2, holdout_unknown_styles=1,
         val_styles=4, val_unknown_styles=1, n_unknown=60, train_copies=3, silence_ratio=1.5,
-        n_rirs=50, babble_sentences=40),
+        n_rirs=50, babble_sentences=40, train_sentences=40),
     "full": SizePreset(
         espeak_styles=40, espeak_unknown_styles=3, flite_styles=12, flite_unknown_styles=1,
         piper_styles=60, piper_unknown_styles=3, holdout_styles=4, holdout_unknown_styles=1,
         val_styles=15, val_unknown_styles=1, n_unknown=150, train_copies=4, silence_ratio=2.0,
-        n_rirs=200, babble_sentences=150),
+        n_rirs=200, babble_sentences=150, train_sentences=150),
 }
 # fmt: on
 
@@ -169,6 +173,9 @@ def plan_rows(
     variants = espeak.variants() if espeak is not None and hasattr(espeak, "variants") else []
     variants = [v for v in variants if v not in ("fast",)]
     rows: list[Row] = []
+    n_train = len(voice_plan.get("train", []))
+    # A seed of its own: the negative streams draw their sentences from seed + 1.
+    sentences = iter(vocab.sentences(commands, preset.train_sentences * n_train, seed + 23))
     for split, voices in voice_plan.items():
         for ev in voices:
             engine, voice = ev.split(":", 1)
@@ -190,6 +197,9 @@ def plan_rows(
                 for k in range(n_unk):
                     style = styles[(i + k * 7) % len(styles)]
                     rows.append(Row(split, UNKNOWN, word, style))
+            if split == "train":
+                for i in range(preset.train_sentences):
+                    rows.append(Row(split, UNKNOWN, next(sentences), styles[i % len(styles)]))
     return list(dict.fromkeys(rows))
 
 

@@ -190,9 +190,16 @@ def calibrate(
     return chosen, rates
 
 
-def heldout_clips(dataset_dir: Path) -> list[tuple[Path, str]]:
+def heldout_clips(dataset_dir: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:
+    """The held-out test clips and their labels (folders name a phrase with "_" for spaces)."""
+    by_folder = {label.replace(" ", "_"): label for label in labels}
     root = dataset_dir / "test_wav"
-    return [(p, p.parent.name) for p in sorted(root.glob("*/*.wav"))]
+    clips = []
+    for path in sorted(root.glob("*/*.wav")):
+        if path.parent.name not in by_folder:
+            raise ValueError(f"{path}: folder {path.parent.name!r} is not a label of the model")
+        clips.append((path, by_folder[path.parent.name]))
+    return clips
 
 
 def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
@@ -226,7 +233,7 @@ def evaluate(
     spec = load_spec(model_dir)
     ev = Evaluator(spec, backend)
     threshold = threshold if threshold is not None else spec.default_threshold
-    traces = clip_traces(ev, heldout_clips(dataset_dir), SNRS_DB)
+    traces = clip_traces(ev, heldout_clips(dataset_dir, spec.labels), SNRS_DB)
     report: dict[str, Any] = {
         "backend": backend,
         "synthetic_heldout": score_clips(ev, traces, threshold),

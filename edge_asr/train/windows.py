@@ -160,7 +160,7 @@ def write_split(
         x[i] = feats
         y[i] = index[meta["label"]]
         snr[i] = meta["snr_db"]
-        n_cut += bool(meta["cut"])
+        n_cut += bool(meta["cut"]) and meta["label"] != UNKNOWN  # sentences are cut by design
         for k in ("engine", "voice", "text", "noise"):
             cols[k].append(meta[k])
         wav = ""
@@ -174,7 +174,7 @@ def write_split(
         cols["wav"].append(wav)
     if n_cut:
         logger.warning(
-            "%s: %d clips longer than the %.2f s window were cut", split, n_cut, window_s
+            "%s: %d command clips longer than the %.2f s window were cut", split, n_cut, window_s
         )
     arrays = {k: np.array(v, dtype=str) for k, v in cols.items()}
     tmp = out_dir / f".{split}.tmp.npz"
