@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_proc import Daemon
 from mqtt_broker import MOSQUITTO, MosquittoBroker, TlsFiles, make_tls_files
 from pulse_mic import VirtualMic
 
@@ -53,3 +54,20 @@ def virtual_mic() -> Iterator[VirtualMic]:
     mic.create()
     yield mic
     mic.remove()
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Daemon]]:
+    """Factory: `daemons(model, broker, state, device_id, env)` starts `edge-asr run`; any
+    still running at the end of the test is killed."""
+    started: list[Daemon] = []
+
+    def start(*args: Any) -> Daemon:
+        daemon = Daemon(*args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.kill()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from daemon_proc import Daemon
 from mqtt_broker import MosquittoBroker, Subscriber
 from pulse_mic import VirtualMic
 from tiny_model import build_tiny_model, burst_wav
@@ -18,63 +18,18 @@ from tiny_model import build_tiny_model, burst_wav
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
 
 
-def start_daemon(
-    model: Path, broker: MosquittoBroker, mic: VirtualMic, state: Path, device_id: str
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge_asr.cli",
-            "run",
-            "--model",
-            str(model),
-            "--mqtt-host",
-            broker.host,
-            "--mqtt-port",
-            str(broker.port),
-            "--device",
-            "pulse",
-            "--device-id",
-            device_id,
-            "--state-dir",
-            str(state),
-        ],
-        env={**mic.env(), "EDGE_ASR_AUDIO__LOCK_MEMORY": "false"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@pytest.fixture
-def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def make(*args: object) -> subprocess.Popen[str]:
-        proc = start_daemon(*args)  # type: ignore[arg-type]
-        procs.append(proc)
-        return proc
-
-    yield make
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
-    daemon_factory: Callable[..., subprocess.Popen[str]],
+    daemons: Callable[..., Daemon],
 ) -> None:
     model = tmp_path / "model"
     build_tiny_model(model)
     wav = burst_wav(tmp_path / "burst.wav", seed=5)
     base = "edge-asr/e2e-tiny"
     sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-tiny")
+    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-tiny", virtual_mic.env())
     try:
         status = sub.wait(f"{base}/status", timeout_s=20)
         assert status[-1].payload == b"online"
@@ -103,27 +58,26 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         )
         assert health.returncode == 0, health.stdout
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        code = daemon.terminate()
         sub_status = sub.on(f"{base}/status")
         sub.close()
-    assert proc.returncode == 0, out
+    assert code == 0, daemon.output
     assert sub_status[-1].payload == b"offline"
-    assert "Traceback" not in out
+    assert "Traceback" not in daemon.output
 
 
 def test_microphone_that_stalls_is_reopened(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
-    daemon_factory: Callable[..., subprocess.Popen[str]],
+    daemons: Callable[..., Daemon],
 ) -> None:
     model = tmp_path / "model"
     build_tiny_model(model)
     wav = burst_wav(tmp_path / "burst.wav", seed=6)
     base = "edge-asr/e2e-unplug"
     sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-unplug")
+    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-unplug", virtual_mic.env())
     try:
         sub.wait(f"{base}/status", timeout_s=20)
         time.sleep(2.5)
@@ -136,23 +90,23 @@ def test_microphone_that_stalls_is_reopened(
         while time.monotonic() < deadline and len(sub.on(f"{base}/command")) < 2:
             virtual_mic.play(wav)
             time.sleep(1)
-        assert len(sub.on(f"{base}/command")) >= 2, proc.kill() or proc.communicate()[0]
+        assert len(sub.on(f"{base}/command")) >= 2, daemon.output
         commands = sub.on(f"{base}/command")
         assert json.loads(commands[-1].payload)["command"] == "loud"
-        assert proc.poll() is None, "daemon died with the microphone"
+        assert daemon.proc.poll() is None, "daemon died with the microphone"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        code = daemon.terminate()
         sub.close()
+    out = daemon.output
     assert "microphone lost" in out or "microphone unavailable" in out, out
-    assert proc.returncode == 0, out
+    assert code == 0, out
 
 
 def test_shipped_model_hears_spoken_commands_through_the_microphone(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
-    daemon_factory: Callable[..., subprocess.Popen[str]],
+    daemons: Callable[..., Daemon],
 ) -> None:
     from edge_asr.model import default_model_dir
 
@@ -161,7 +115,7 @@ def test_shipped_model_hears_spoken_commands_through_the_microphone(
     spoken = [clip.stem for clip in clips]
     base = "edge-asr/e2e-real"
     sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    proc = daemon_factory(model, mqtt_broker, virtual_mic, tmp_path / "state", "e2e-real")
+    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-real", virtual_mic.env())
     try:
         sub.wait(f"{base}/status", timeout_s=20)
         time.sleep(2.5)
@@ -176,6 +130,5 @@ def test_shipped_model_hears_spoken_commands_through_the_microphone(
         assert all(word in it for word in heard), (heard, spoken)
         assert len(heard) >= len(spoken) - 1, (heard, spoken)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+        daemon.terminate()
         sub.close()

@@ -19,7 +19,7 @@ from .evaluate import main as evaluate_main
 log = logging.getLogger(__name__)
 
 CACHE = Path.home() / ".cache" / "edge-asr"
-RECIPE_PRESET = {"tiny": "tiny", "small": "default", "full": "long"}
+RECIPE_PRESET = {"tiny": "tiny", "small": "small", "full": "long"}
 NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (60.0, 60.0)}
 
 

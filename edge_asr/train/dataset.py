@@ -86,9 +86,9 @@ SIZES: dict[str, SizePreset] = {
         val_styles=1, val_unknown_styles=1, n_unknown=4, train_copies=2, silence_ratio=1.0,
         n_rirs=8, babble_sentences=4, train_sentences=2, max_voices=1),
     "small": SizePreset(
-        espeak_styles=8, espeak_unknown_styles=1, flite_styles=3, flite_unknown_styles=1,
-        piper_styles=10, piper_unknown_styles=1, holdout_styles=2, holdout_unknown_styles=1,
-        val_styles=4, val_unknown_styles=1, n_unknown=60, train_copies=3, silence_ratio=1.5,
+        espeak_styles=24, espeak_unknown_styles=1, flite_styles=8, flite_unknown_styles=1,
+        piper_styles=30, piper_unknown_styles=1, holdout_styles=2, holdout_unknown_styles=1,
+        val_styles=8, val_unknown_styles=1, n_unknown=60, train_copies=4, silence_ratio=1.5,
         n_rirs=50, babble_sentences=40, train_sentences=40),
     "full": SizePreset(
         espeak_styles=40, espeak_unknown_styles=3, flite_styles=12, flite_unknown_styles=1,

@@ -61,6 +61,9 @@ class TrainConfig:
     freq_mask_bins: int = 6
     balance_power: float = 0.5  # class weight (1/count)**power: 0 none, 1 fully balanced
     patience: int = 4  # epochs without val improvement before stopping
+    # Which validation figure picks the best epoch: "top1", or "balanced" (mean per-class
+    # recall) when unknown windows outnumber each command's so far that top-1 rewards silence.
+    select_on: str = "top1"
     kd_alpha: float = 0.0  # weight of the distillation term; 0 = plain CE
     kd_temperature: float = 4.0
     seed: int = 0
@@ -239,7 +242,7 @@ def fit(
         torch.distributions.Beta(cfg.mixup_alpha, cfg.mixup_alpha) if cfg.mixup_alpha > 0 else None
     )
     best_state = copy.deepcopy(model.state_dict())
-    best_top1, best_epoch, stale = -1.0, 0, 0
+    best_score, best_top1, best_epoch, stale = -1.0, -1.0, 0, 0
     history: list[dict[str, float]] = []
     started = time.perf_counter()
     seen = 0
@@ -298,8 +301,9 @@ def fit(
             report["top1"],
             report["balanced"],
         )
-        if report["top1"] > best_top1:
-            best_top1, best_epoch, stale = report["top1"], epoch, 0
+        if report[cfg.select_on] > best_score:
+            best_score, best_top1 = report[cfg.select_on], report["top1"]
+            best_epoch, stale = epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
