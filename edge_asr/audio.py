@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .resample import Resampler
+from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ class MicrophoneSource:
     ) -> tuple[None, int]:
         # Real-time thread: copy and signal only. No logging, no computing.
         if self.realtime is None:
+            name_this_thread("edge-asr-audio")  # PortAudio's thread, named on its first call
             self.realtime = _request_fifo(self._priority)
         self._calls += 1
         if self._calls % 64 == 0 and self.realtime.startswith("fifo"):

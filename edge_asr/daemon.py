@@ -27,6 +27,7 @@ from .outbox import Outbox
 from .pipeline import Recognizer
 from .publisher import Publisher
 from .sdnotify import Notifier
+from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class Daemon:
 
     # --- capture + recognition thread ---------------------------------------------------------
     def _capture_loop(self) -> None:
+        name_this_thread("edge-asr-listen")
         backoff = 0.5
         audio = self.settings.audio
         while not self._stop.is_set():

@@ -30,6 +30,7 @@ from .messages import (
     state_payload,
 )
 from .outbox import Entry, Outbox
+from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger(f"{__name__}.paho")
@@ -180,6 +181,7 @@ class Publisher:
     # -- sender thread ------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
+        name_this_thread("edge-asr-mqtt")
         while not self._stopping.is_set():
             self._wake.wait(timeout=IDLE_WAKE_S)
             self._wake.clear()

@@ -43,6 +43,10 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         assert all(p["device_id"] == "e2e-tiny" and p["model"] == "tiny-test" for p in payloads)
         assert all(0 <= p["latency_ms"] < 2000 for p in payloads)
         assert all(p["start_ts"] < p["end_ts"] <= time.time() for p in payloads)
+        # Named threads, so `top -H` / `ps -L` on a device show where the CPU goes.
+        tasks = Path(f"/proc/{daemon.proc.pid}/task").iterdir()
+        names = {(task / "comm").read_text().strip() for task in tasks}
+        assert {"edge-asr-audio", "edge-asr-listen", "edge-asr-mqtt"} <= names, names
         health = subprocess.run(
             [
                 sys.executable,
