@@ -50,8 +50,13 @@ def write_card(spec: ModelSpec) -> Path:
         "testing), augmented with simulated rooms, noise, babble, music (0-30 dB SNR), gain, "
         "speed/pitch, time shift and telephone band-limiting. No human recording was used for "
         "training or tuning.",
-        "- Negatives (`_unknown_`): other words, near-misses included, and random 1 s crops of "
-        "TTS sentences that contain no command word (running speech).",
+        "- Negatives (`_unknown_`): other words, near-misses included"
+        + (
+            f", and random 1 s crops of {data['sentences_per_voice']} command-free TTS sentences"
+            " per training voice (running speech)."
+            if data.get("sentences_per_voice")
+            else "."
+        ),
         f"- Windows: train {data.get('train', '?')}, validation {data.get('val', '?')}, "
         f"test {data.get('test', '?')} (test = voices/engine never seen in training).",
         f"- Teacher -> student by knowledge distillation (alpha {kd.get('alpha', '?')}, "

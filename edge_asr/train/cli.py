@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 CACHE = Path.home() / ".cache" / "edge-asr"
 RECIPE_PRESET = {"tiny": "tiny", "small": "small", "full": "long"}
-NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (60.0, 60.0)}
+NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (30.0, 60.0)}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -140,6 +140,15 @@ def _budgeted(
     return replace(cfg, epochs=epochs), speed
 
 
+def _dataset_preset(dataset_dir: Path) -> dict[str, Any]:
+    """The data size preset recorded in dataset.json (empty if the set was built elsewhere)."""
+    path = dataset_dir / "dataset.json"
+    if not path.is_file():
+        return {}
+    preset = json.loads(path.read_text()).get("recipe", {}).get("preset", {})
+    return dict(preset) if isinstance(preset, dict) else {}
+
+
 def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
     """Load cache/key.pt if present, else run() and save; stages resume across invocations."""
     path = cache / f"{key}.pt"
@@ -332,6 +341,7 @@ def train_model(
             "test": len(test),
             "train_per_label": np.bincount(train.y.numpy(), minlength=n_labels).tolist(),
             "sha256_train_val_labels": data_hash,
+            "sentences_per_voice": _dataset_preset(dataset_dir).get("train_sentences", 0),
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
