@@ -149,6 +149,15 @@ def _dataset_preset(dataset_dir: Path) -> dict[str, Any]:
     return dict(preset) if isinstance(preset, dict) else {}
 
 
+def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
+    """A stage config for cache keys: fields added since 1.1.0 count only when set away from
+    their default, so caches of earlier runs stay valid."""
+    key = asdict(cfg)
+    if key.get("select_on") == "top1":
+        del key["select_on"]
+    return key
+
+
 def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
     """Load cache/key.pt if present, else run() and save; stages resume across invocations."""
     path = cache / f"{key}.pt"
@@ -219,7 +228,7 @@ def train_model(
         return net
 
     base = {"data": data_hash, "max_train": p.max_train, "frames": input_frames}
-    t_key = "teacher-" + _hash({**base, "cfg": asdict(t_cfg), "widths": p.teacher_widths})
+    t_key = "teacher-" + _hash({**base, "cfg": _cfg_key(t_cfg), "widths": p.teacher_widths})
 
     def run_teacher() -> dict[str, Any]:
         net = new_teacher()
@@ -244,7 +253,7 @@ def train_model(
         cfg = replace(s_cfg, kd_alpha=a)
         parent = t_key if a > 0 else None
         key = f"student-{kind}-" + _hash(
-            {**base, "cfg": asdict(cfg), "teacher": parent, "kwargs": p.student_kwargs}
+            {**base, "cfg": _cfg_key(cfg), "teacher": parent, "kwargs": p.student_kwargs}
         )
 
         def run_student(cfg: fit.TrainConfig = cfg, kind: str = kind) -> dict[str, Any]:
