@@ -149,6 +149,14 @@ def _dataset_preset(dataset_dir: Path) -> dict[str, Any]:
     return dict(preset) if isinstance(preset, dict) else {}
 
 
+def _best_val(result: dict[str, Any], select_on: str) -> float:
+    """The validation figure (`select_on`) at a stage's best epoch."""
+    for row in result.get("history", []):
+        if row["epoch"] == result["best_epoch"]:
+            return float(row[f"val_{select_on}"])
+    return float(result["best_val_top1"])
+
+
 def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     """A stage config for cache keys: fields added since 1.1.0 count only when set away from
     their default, so caches of earlier runs stay valid."""
@@ -280,9 +288,10 @@ def train_model(
         students[kind] = new_student()
         students[kind].load_state_dict(student_ck[kind]["state"])
 
-    # Ship the student that is better on val (KD on a tie): test is only reported.
-    val_top1 = {k: student_ck[k]["result"]["best_val_top1"] for k in students}
-    shipped = "kd" if val_top1["kd"] >= val_top1["no_kd"] else "no_kd"
+    # Ship the student that is better on val, by the figure that picked its epoch (KD on a
+    # tie): test is only reported.
+    val_score = {k: _best_val(student_ck[k]["result"], s_cfg.select_on) for k in students}
+    shipped = "kd" if val_score["kd"] >= val_score["no_kd"] else "no_kd"
     deploy = nets.deploy_copy(students[shipped])
 
     out_dir.mkdir(parents=True, exist_ok=True)
