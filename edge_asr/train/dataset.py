@@ -175,9 +175,10 @@ def plan_rows(
     variants = espeak.variants() if espeak is not None and hasattr(espeak, "variants") else []
     variants = [v for v in variants if v not in ("fast",)]
     rows: list[Row] = []
-    n_train = len(voice_plan.get("train", []))
-    # A seed of its own: the negative streams draw their sentences from seed + 1.
-    sentences = iter(vocab.sentences(commands, preset.train_sentences * n_train, seed + 23))
+    n_sentences = preset.train_sentences * len(voice_plan.get("train", []))
+    # A seed of its own: the negative streams draw their sentences from seed + 1. Skipped when
+    # none are wanted: building the vocabulary asks espeak-ng for phonemes (~0.4 s).
+    sentences = iter(vocab.sentences(commands, n_sentences, seed + 23) if n_sentences else [])
     for split, voices in voice_plan.items():
         for ev in voices:
             engine, voice = ev.split(":", 1)
