@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .libc import name_this_thread
 from .resample import Resampler
-from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 

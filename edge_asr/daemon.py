@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
 import json
 import logging
@@ -21,13 +20,13 @@ from .audio import AudioError, MicrophoneSource, guard_realtime
 from .backends import load_backend
 from .config import Settings
 from .decoder import Detection
+from .libc import libc, name_this_thread
 from .messages import CommandEvent, Control, DeviceInfo
 from .model import ModelSpec, default_model_dir, load_spec
 from .outbox import Outbox
 from .pipeline import Recognizer
 from .publisher import Publisher
 from .sdnotify import Notifier
-from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +266,7 @@ MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 
 def _lock_memory() -> None:
     """Keep the process resident; ONFAULT so untouched mappings (thread stacks) stay unbacked."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0:
+    if libc().mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0:
         err = ctypes.get_errno()
         log.warning(
             "mlockall failed (%s): audio may stall under memory pressure; raise LimitMEMLOCK"

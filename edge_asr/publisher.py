@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .config import MqttSettings
+from .libc import name_this_thread
 from .messages import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -30,7 +31,6 @@ from .messages import (
     state_payload,
 )
 from .outbox import Entry, Outbox
-from .threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger(f"{__name__}.paho")
