@@ -76,6 +76,17 @@ class SizePreset:
     # what the middle of a conversation sounds like, which is where false accepts come from.
     train_sentences: int = 0
     max_voices: int = 0  # 0: every voice of every engine
+    # Voice shift: resample then time-stretch back, so pitch AND formants move by up to
+    # +-pitch_range (a different vocal tract), on p_pitch of the training copies.
+    p_pitch: float = 0.3
+    pitch_range: float = 0.10
+    # Near-miss words of the commands ("free" for "three") heard in at least this many styles
+    # per training voice, like the commands themselves are, instead of *_unknown_styles.
+    near_miss_styles: int = 0
+
+
+# Fields added after recipe version 2 leave the recipe hash (and caches) alone at their defaults.
+_LATER_FIELDS = {"p_pitch": 0.3, "pitch_range": 0.10, "near_miss_styles": 0}
 
 
 # fmt: off
@@ -135,6 +146,10 @@ def _styles(engine: str, voice: str, n: int, seed: int, variants: Sequence[str])
     return out
 
 
+def augment_config(preset: SizePreset, window_s: float) -> AugmentConfig:
+    return AugmentConfig(window_s=window_s, p_pitch=preset.p_pitch, pitch_range=preset.pitch_range)
+
+
 def plan_voices(preset: SizePreset, holdout_engine: str, seed: int) -> dict[str, list[str]]:
     """Which voices of which engine go to which split, as 'engine:voice' strings."""
     engines = available_engines()
@@ -174,6 +189,7 @@ def plan_rows(
     espeak = available_engines().get("espeak")
     variants = espeak.variants() if espeak is not None and hasattr(espeak, "variants") else []
     variants = [v for v in variants if v not in ("fast",)]
+    near = set(vocab.near_miss_words(commands)) if preset.near_miss_styles else set()
     rows: list[Row] = []
     n_sentences = preset.train_sentences * len(voice_plan.get("train", []))
     # A seed of its own: the negative streams draw their sentences from seed + 1. Skipped when
@@ -192,12 +208,13 @@ def plan_rows(
                     "flite": (preset.flite_styles, preset.flite_unknown_styles),
                     "piper": (preset.piper_styles, preset.piper_unknown_styles),
                 }.get(engine, (preset.flite_styles, preset.flite_unknown_styles))
-            styles = _styles(engine, voice, max(n_cmd, n_unk), seed, variants)
+            n_near = max(n_unk, preset.near_miss_styles) if split == "train" else n_unk
+            styles = _styles(engine, voice, max(n_cmd, n_near), seed, variants)
             for style in styles[:n_cmd]:
                 rows += [Row(split, c, c, style) for c in commands]
             for i, word in enumerate(unknowns):
                 # Spread unknown words over styles so each word meets several speakers.
-                for k in range(n_unk):
+                for k in range(n_near if word in near else n_unk):
                     style = styles[(i + k * 7) % len(styles)]
                     rows.append(Row(split, UNKNOWN, word, style))
             if split == "train":
@@ -244,13 +261,13 @@ def recipe_for(
         "version": RECIPE_VERSION,
         "commands": list(commands),
         "unknown_words": list(unknowns),
-        "preset": asdict(preset),
+        "preset": {k: v for k, v in asdict(preset).items() if _LATER_FIELDS.get(k, object()) != v},
         "seed": seed,
         "window_s": window_s,
         "holdout_engine": holdout_engine,
         "frontend": params.to_dict(),
         "voices": voice_plan,
-        "augment": asdict(AugmentConfig(window_s=window_s)),
+        "augment": asdict(augment_config(preset, window_s)),
         "eval_snrs_db": EVAL_SNRS_DB,
     }
 
@@ -296,7 +313,7 @@ def build_dataset(
     (out_dir / "labels.json").write_text(json.dumps({"labels": labels}, indent=2) + "\n")
     rows = plan_rows(commands, unknowns, preset, voice_plan, holdout_engine, seed)
     stage_s: dict[str, float] = {}
-    aug_cfg = AugmentConfig(window_s=window_s)
+    aug_cfg = augment_config(preset, window_s)
     state: dict[str, Any] = {
         "seed": seed,
         "params": params,

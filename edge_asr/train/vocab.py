@@ -149,6 +149,12 @@ def phrase_parts(command: str) -> list[str]:
     return parts
 
 
+def near_miss_words(commands: Sequence[str]) -> list[str]:
+    """The hand-picked near-misses of every command word (NEAR_MISSES), in order."""
+    words = [w for c in commands for w in normalise(c).split()]
+    return list(dict.fromkeys(m for w in words for m in NEAR_MISSES.get(w, ())))
+
+
 def unknown_words(
     commands: Sequence[str], n: int = 150, seed: int = 0, extra: Sequence[str] = ()
 ) -> list[str]:
@@ -157,9 +163,7 @@ def unknown_words(
     cmd_set = set(cmds)
     priority: list[str] = [p for c in cmds for p in phrase_parts(c) if p not in cmd_set]
     priority += [normalise(w) for w in extra]
-    for c in cmds:
-        for word in c.split():
-            priority += NEAR_MISSES.get(word, ())
+    priority += near_miss_words(cmds)
     priority += SPEECH_COMMANDS_AUX
     pool = [w for w in dict.fromkeys(COMMON_WORDS) if w not in priority]
     # Custom commands get near-misses by phoneme edit distance from the common pool.
