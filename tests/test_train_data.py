@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ import soundfile as sf
 from edge_asr.frontend import FrontendParams, log_mel
 from edge_asr.train import vocab
 from edge_asr.train.augment import AugmentConfig, Augmenter, NoiseBank, coloured_noise
-from edge_asr.train.dataset import DatasetInfo, build_dataset
+from edge_asr.train.dataset import (
+    SIZES,
+    DatasetInfo,
+    SizePreset,
+    build_dataset,
+    plan_rows,
+    recipe_for,
+)
 from edge_asr.train.evaluate import heldout_clips
 from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
 from edge_asr.train.windows import UNKNOWN
@@ -128,6 +136,34 @@ def test_augmentation_is_deterministic_given_the_seed() -> None:
     np.testing.assert_array_equal(a[0], a[1])
     assert a[0].shape == (16000,) and a[0].dtype == np.int16
     assert not np.array_equal(a[0], b)
+
+
+def test_near_misses_can_be_heard_in_as_many_styles_as_commands() -> None:
+    _need_binaries("espeak-ng")
+    commands, unknowns = ["three", "stop"], ["free", "stock", "window"]
+    plan = {"train": ["espeak:en-us"], "val": ["espeak:en-029"], "test": ["espeak:en-gb"]}
+    base = replace(SIZES["tiny"], espeak_styles=6, espeak_unknown_styles=1)
+
+    def styles(preset: SizePreset, split: str, word: str) -> int:
+        rows = plan_rows(commands, unknowns, preset, plan, "none", seed=0)
+        return sum(1 for r in rows if r.split == split and r.text == word)
+
+    emphasised = replace(base, near_miss_styles=6)
+    assert styles(base, "train", "free") == 1
+    assert styles(emphasised, "train", "free") == styles(emphasised, "train", "three") == 6
+    assert styles(emphasised, "train", "window") == 1  # not a near-miss of a command
+    assert styles(emphasised, "val", "free") == 1  # evaluation splits keep their recipe
+
+
+def test_recipe_names_only_the_preset_fields_that_changed_from_their_defaults() -> None:
+    def recipe(preset: SizePreset) -> dict[str, object]:
+        return recipe_for(["yes"], ["yet"], preset, 0, 1.0, "festival", FrontendParams(), {})
+
+    plain = recipe(SIZES["tiny"])
+    assert "near_miss_styles" not in plain["preset"]  # so existing dataset caches stay valid
+    shifted = recipe(replace(SIZES["tiny"], pitch_range=0.2, near_miss_styles=4))
+    assert shifted["preset"]["near_miss_styles"] == 4
+    assert shifted["augment"]["pitch_range"] == 0.2
 
 
 def test_unknown_words_skip_homophones_and_split_phrases() -> None:
