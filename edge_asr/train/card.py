@@ -26,6 +26,13 @@ def write_card(spec: ModelSpec) -> Path:
     files = m.get("file_bytes", {})
     agree = m.get("agreement", {})
     kd = t.get("kd", {})
+    shift = data.get("voice_shift") or {}
+    voice_shift = (
+        f"voice shift (pitch and formants together, up to +-{100 * shift['pitch_range']:.0f} %, "
+        f"on {100 * shift['p_pitch']:.0f} % of copies)"
+        if shift.get("pitch_range") and shift.get("p_pitch")
+        else "pitch"
+    )
     lines = [
         f"# {spec.name} {spec.version}",
         "",
@@ -48,9 +55,15 @@ def write_card(spec: ModelSpec) -> Path:
         "## How it was trained",
         "- Only synthetic speech from TTS packages (espeak-ng, flite, Piper; festival held out for "
         "testing), augmented with simulated rooms, noise, babble, music (0-30 dB SNR), gain, "
-        "speed/pitch, time shift and telephone band-limiting. No human recording was used for "
-        "training or tuning.",
+        f"speed, {voice_shift}, time shift and telephone band-limiting. No human recording was "
+        "used for training or tuning.",
         "- Negatives (`_unknown_`): other words, near-misses included"
+        + (
+            f" (each near-miss of a command in {data['near_miss_styles']} styles per training "
+            "voice, as many as a command gets)"
+            if data.get("near_miss_styles")
+            else ""
+        )
         + (
             f", and random 1 s crops of {data['sentences_per_voice']} command-free TTS sentences"
             " per training voice (running speech)."

@@ -140,13 +140,13 @@ def _budgeted(
     return replace(cfg, epochs=epochs), speed
 
 
-def _dataset_preset(dataset_dir: Path) -> dict[str, Any]:
-    """The data size preset recorded in dataset.json (empty if the set was built elsewhere)."""
+def _dataset_recipe(dataset_dir: Path) -> dict[str, Any]:
+    """The data recipe recorded in dataset.json (empty if the set was built elsewhere)."""
     path = dataset_dir / "dataset.json"
     if not path.is_file():
         return {}
-    preset = json.loads(path.read_text()).get("recipe", {}).get("preset", {})
-    return dict(preset) if isinstance(preset, dict) else {}
+    recipe = json.loads(path.read_text()).get("recipe", {})
+    return dict(recipe) if isinstance(recipe, dict) else {}
 
 
 def _best_val(result: dict[str, Any], select_on: str) -> float:
@@ -205,6 +205,7 @@ def train_model(
     cache.mkdir(parents=True, exist_ok=True)
 
     labels, meta = read_labels(dataset_dir)
+    data_recipe = _dataset_recipe(dataset_dir)
     frontend = (
         FrontendParams.from_dict(meta["frontend"]) if "frontend" in meta else FrontendParams()
     )
@@ -359,7 +360,11 @@ def train_model(
             "test": len(test),
             "train_per_label": np.bincount(train.y.numpy(), minlength=n_labels).tolist(),
             "sha256_train_val_labels": data_hash,
-            "sentences_per_voice": _dataset_preset(dataset_dir).get("train_sentences", 0),
+            "sentences_per_voice": data_recipe.get("preset", {}).get("train_sentences", 0),
+            "near_miss_styles": data_recipe.get("preset", {}).get("near_miss_styles", 0),
+            "voice_shift": {
+                k: data_recipe.get("augment", {}).get(k) for k in ("p_pitch", "pitch_range")
+            },
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
