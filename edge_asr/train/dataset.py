@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,11 @@ class SizePreset:
 
 
 # Fields added after recipe version 2 leave the recipe hash (and caches) alone at their defaults.
-_LATER_FIELDS = {"p_pitch": 0.3, "pitch_range": 0.10, "near_miss_styles": 0}
+_LATER_FIELDS = {
+    f.name: f.default
+    for f in fields(SizePreset)
+    if f.name in ("p_pitch", "pitch_range", "near_miss_styles")
+}
 
 
 # fmt: off
