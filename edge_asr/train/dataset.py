@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from edge_asr.train.augment import (
     load_music,
     make_babble,
 )
+from edge_asr.train.cachekey import stable_dict
 from edge_asr.train.stream import make_negative_stream
 from edge_asr.train.tts import DEFAULT_CACHE_DIR, TtsCache, VoiceSpec, available_engines
 from edge_asr.train.windows import (
@@ -85,12 +86,8 @@ class SizePreset:
     near_miss_styles: int = 0
 
 
-# Fields added after recipe version 2 leave the recipe hash (and caches) alone at their defaults.
-_LATER_FIELDS = {
-    f.name: f.default
-    for f in fields(SizePreset)
-    if f.name in ("p_pitch", "pitch_range", "near_miss_styles")
-}
+# Fields added after recipe version 2: in the recipe hash only when set away from the default.
+_LATER_FIELDS = ("p_pitch", "pitch_range", "near_miss_styles")
 
 
 # fmt: off
@@ -265,7 +262,7 @@ def recipe_for(
         "version": RECIPE_VERSION,
         "commands": list(commands),
         "unknown_words": list(unknowns),
-        "preset": {k: v for k, v in asdict(preset).items() if _LATER_FIELDS.get(k, object()) != v},
+        "preset": stable_dict(preset, _LATER_FIELDS),
         "seed": seed,
         "window_s": window_s,
         "holdout_engine": holdout_engine,

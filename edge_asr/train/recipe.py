@@ -19,6 +19,7 @@ from edge_asr.frontend import FrontendParams
 from edge_asr.model import ModelSpec, write_spec
 
 from . import export, fit, nets
+from .cachekey import stable_dict
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,7 @@ def _best_val(result: dict[str, Any], select_on: str) -> float:
 def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     """A stage config for cache keys: fields added since 1.1.0 count only when set away from
     their default, so caches of earlier runs stay valid."""
-    key = asdict(cfg)
-    if key.get("select_on") == "top1":
-        del key["select_on"]
-    return key
+    return stable_dict(cfg, ("select_on",))
 
 
 def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
