@@ -102,6 +102,7 @@ class SampleRing:
         self._write = 0  # total samples ever written
         self._read = 0  # total samples ever read
         self._ready = threading.Condition(threading.Lock())
+        self._want = 0  # samples the reader waits for: write() wakes it only once they are there
         self.overruns = 0
 
     def write(self, samples: Int16Array) -> None:
@@ -117,13 +118,15 @@ class SampleRing:
             if self._write - self._read > self._capacity:
                 self.overruns += 1
                 self._read = self._write - self._capacity
-            self._ready.notify()
+            if self._write - self._read >= self._want:
+                self._ready.notify()
 
     def read_into(self, out: Int16Array, timeout_s: float) -> bool:
         """Fill `out` completely or return False after timeout_s without consuming anything."""
         n = out.shape[0]
         deadline = time.monotonic() + timeout_s
         with self._ready:
+            self._want = n
             while self._write - self._read < n:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -149,6 +152,7 @@ class MicrophoneSource:
         ring_s: float,
         stall_timeout_s: float,
         realtime_priority: int,
+        max_read_chunks: int = 1,
     ) -> None:
         try:
             import pyaudio
@@ -162,8 +166,14 @@ class MicrophoneSource:
             index, name = find_device(self._pa, device)
             self.device_name = name
             self._rate = self._open_rate(index, open_rate_hz)
-            self._chunk = np.zeros(self._rate * chunk_ms // 1000, dtype=np.int16)
-            self._ring = SampleRing(int(self._rate * ring_s))
+            chunk_len = self._rate * chunk_ms // 1000
+            ring_len = int(self._rate * ring_s)
+            self._ring = SampleRing(ring_len)
+            # read(chunks) takes up to this many chunks at once, at most half the ring.
+            self._max_chunks = max(1, min(max_read_chunks, ring_len // 2 // chunk_len))
+            self._buffer = np.zeros(self._max_chunks * chunk_len, dtype=np.int16)
+            self._chunk = self._buffer[:chunk_len]
+            self._chunk_s = chunk_ms / 1000
             self._resampler = (
                 Resampler(self._rate, sample_rate_hz) if self._rate != sample_rate_hz else None
             )
@@ -243,15 +253,21 @@ class MicrophoneSource:
             self._ring.write(np.frombuffer(data, dtype=np.int16))
         return None, self._continue
 
-    def read(self) -> Int16Array | None:
+    def read(self, chunks: int = 1) -> Int16Array | None:
+        """The next `chunks` chunks of audio in one array, waiting for all of them: an idle
+        reader that asks for several wakes once instead of once per chunk."""
+        chunks = max(1, min(chunks, self._max_chunks))
+        out = self._buffer[: chunks * self._chunk.shape[0]]
         # Sound servers can take a second or two to deliver the first buffer of a new stream.
-        timeout_s = self._stall_timeout_s if self._started else self._stall_timeout_s + 5.0
-        if not self._ring.read_into(self._chunk, timeout_s):
+        timeout_s = self._stall_timeout_s + (chunks - 1) * self._chunk_s
+        if not self._started:
+            timeout_s += 5.0
+        if not self._ring.read_into(out, timeout_s):
             raise MicrophoneLost(f"no audio from {self.device_name!r} for {timeout_s:.1f} s")
         self._started = True
         if self._resampler is None:
-            return self._chunk
-        return self._resampler.process(self._chunk)
+            return out
+        return self._resampler.process(out)
 
     def close(self) -> None:
         try:

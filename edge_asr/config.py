@@ -36,6 +36,13 @@ class AudioSettings(_Section):
         description="Rate to open the device at; resampled to the model's",
     )
     chunk_ms: int = Field(100, ge=10, le=1000, description="Audio delivered per callback")
+    idle_read_ms: int = Field(
+        300,
+        ge=0,
+        le=2000,
+        description="In silence the listener wakes once per this much audio, not every chunk "
+        "(less idle CPU; speech is still read chunk by chunk); 0 = every chunk",
+    )
     ring_s: float = Field(4.0, ge=0.5, le=60, description="Capture ring buffer length")
     realtime_priority: int = Field(
         10, ge=0, le=99, description="SCHED_FIFO priority of the capture thread; 0 = do not ask"

@@ -126,10 +126,16 @@ class Recognizer:
         self.times.frontend_s += time.perf_counter() - t0
         return detections
 
+    @property
+    def idle(self) -> bool:
+        """No loud frame inside the model's window: the next chunks can only hold speech onset,
+        so a live reader may let them pile up and feed them together."""
+        return self.stream_s - self._last_loud_s > self._window_s
+
     def _silent(self, chunk: npt.NDArray[Any]) -> bool:
         if chunk.dtype != np.int16 or chunk.shape[0] == 0:
             return False
-        if self.stream_s - self._last_loud_s <= self._window_s:
+        if not self.idle:
             return False
         return max(int(chunk.max()), -int(chunk.min())) < self._gate_peak
 

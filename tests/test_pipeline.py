@@ -100,3 +100,24 @@ def test_a_new_stream_starts_without_the_previous_refractory_period(spec: ModelS
         for d in rec.feed(bursts(2.0, [0.5])[start : start + 1600])
     ]
     assert [d.command for d in first] == [d.command for d in second] == ["loud"]
+
+
+def test_idle_reader_batching_chunks_hears_the_same(spec: ModelSpec) -> None:
+    """The daemon reads several chunks at once while the recognizer is idle (fewer wake-ups in
+    silence); the answers must be the ones chunk-by-chunk reading gives."""
+    audio = bursts(8.0, [1.0, 3.5, 6.0])
+    expected = recognize(spec, audio, 1600)
+    rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    found, pos, batched = [], 0, 0
+    while pos < len(audio):
+        n = 1600 * (3 if rec.idle else 1)
+        batched += n > 1600
+        found += [(d.command, round(d.end_s, 3)) for d in rec.feed(audio[pos : pos + n])]
+        pos += n
+    assert found == expected
+    assert batched >= 5  # the silences were read in batches
+    fresh = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    fresh.feed(np.zeros(32000, np.int16))
+    assert fresh.idle
+    fresh.feed(bursts(0.5, [0.0]))
+    assert not fresh.idle  # speech in the window: read chunk by chunk again
