@@ -13,7 +13,13 @@ import soundfile as sf
 
 from edge_asr.frontend import FrontendParams, log_mel
 from edge_asr.train import vocab
-from edge_asr.train.augment import AugmentConfig, Augmenter, NoiseBank, coloured_noise
+from edge_asr.train.augment import (
+    AugmentConfig,
+    Augmenter,
+    NoiseBank,
+    coloured_noise,
+    convert_voice,
+)
 from edge_asr.train.dataset import (
     SIZES,
     DatasetInfo,
@@ -164,6 +170,49 @@ def test_recipe_names_only_the_preset_fields_that_changed_from_their_defaults() 
     shifted = recipe(replace(SIZES["tiny"], pitch_range=0.2, near_miss_styles=4))
     assert shifted["preset"]["near_miss_styles"] == 4
     assert shifted["augment"]["pitch_range"] == 0.2
+    assert "p_voice" not in plain["preset"] and "p_voice" not in plain["augment"]
+    converted = recipe(replace(SIZES["tiny"], p_voice=0.5))
+    assert converted["preset"]["p_voice"] == converted["augment"]["p_voice"] == 0.5
+
+
+def test_voice_conversion_moves_pitch_and_formants_as_asked() -> None:
+    """Measured with Praat's own trackers on flite's kal (a ~100 Hz male voice): asked for a
+    210 Hz voice with a 20 % shorter vocal tract, or a 95 Hz one with a 10 % longer one."""
+    _need_binaries("flite")
+    parselmouth = pytest.importorskip("parselmouth")
+    from parselmouth.praat import call
+
+    def measure(x: np.ndarray) -> tuple[float, float]:
+        sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=16000)
+        f0 = call(sound.to_pitch(), "Get quantile", 0, 0, 0.5, "Hertz")
+        f1 = call(sound.to_formant_burg(), "Get quantile", 1, 0, 0, "hertz", 0.5)
+        return f0, f1
+
+    voice = ENGINE_TYPES["flite"]().synthesize("nine seven", VoiceSpec("flite", "kal"))
+    voice = voice.astype(np.float32)
+    f0_in, f1_in = measure(voice)
+    assert 85 < f0_in < 120, f0_in
+    for ratio, pitch in ((1.2, 210.0), (0.9, 95.0)):
+        converted = convert_voice(voice, formant_ratio=ratio, pitch_hz=pitch)
+        f0_out, f1_out = measure(converted)
+        assert converted.shape == voice.shape
+        assert abs(f0_out - pitch) < 0.05 * pitch, (ratio, pitch, f0_out)
+        assert abs(f1_out / f1_in - ratio) < 0.08, (ratio, f1_in, f1_out)
+    silence = np.zeros(800, np.float32)  # nothing voiced to analyse: returned as it was
+    np.testing.assert_array_equal(convert_voice(silence, 1.2, 210.0), silence)
+
+
+def test_augmentation_converts_voices_only_when_asked() -> None:
+    pytest.importorskip("parselmouth")
+    _need_binaries("flite")
+    clip = ENGINE_TYPES["flite"]().synthesize("seven", VoiceSpec("flite", "kal"))
+    bank = NoiseBank()
+    quiet = replace(AugmentConfig(), p_speed=0, p_pitch=0, p_reverb=0, p_noise=0, p_telephone=0)
+    windows = {
+        p: Augmenter(replace(quiet, p_voice=p), bank).train_window(clip, np.random.default_rng(3))
+        for p in (0.0, 1.0)
+    }
+    assert not np.array_equal(windows[0.0][0], windows[1.0][0])
 
 
 def test_unknown_words_skip_homophones_and_split_phrases() -> None:

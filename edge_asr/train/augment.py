@@ -35,6 +35,13 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (0.0, 30.0)
     noise_weights: tuple[float, ...] = (0.15, 0.2, 0.15, 0.25, 0.25)  # order of NOISE_KINDS
     p_telephone: float = 0.1
+    # Voice conversion (Praat's "Change gender": PSOLA pitch + formant shift) on p_voice of the
+    # train copies: each converted copy gets a new pitch median (log-uniform in voice_pitch_hz)
+    # and vocal-tract length (formants x voice_formant_ratio), drawn independently, so a few
+    # TTS speakers become many men, women and children.
+    p_voice: float = 0.0
+    voice_pitch_hz: tuple[float, float] = (90.0, 290.0)
+    voice_formant_ratio: tuple[float, float] = (0.88, 1.25)
 
     @property
     def window_samples(self) -> int:
@@ -221,6 +228,22 @@ def _stretch(x: FloatArray, factor: float) -> FloatArray:
     return (out / np.maximum(norm, 1e-3))[:n_out]
 
 
+def convert_voice(x: FloatArray, formant_ratio: float, pitch_hz: float) -> FloatArray:
+    """The clip as another speaker would say it: Praat's "Change gender" (pitch analysis, PSOLA
+    resynthesis at a new pitch median, formants scaled by formant_ratio; same duration).
+    A clip Praat cannot analyse (too short, no voiced frame) comes back unchanged."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=SAMPLE_RATE_HZ)
+    try:
+        out = call(sound, "Change gender", 75.0, 600.0, formant_ratio, pitch_hz, 1.0, 1.0)
+    except parselmouth.PraatError:
+        return x
+    y = np.asarray(out.values[0], dtype=np.float32)
+    return y if y.size and np.all(np.isfinite(y)) else x
+
+
 def telephone(x: FloatArray) -> FloatArray:
     """300-3400 Hz band-pass, as heard through a phone line."""
     from scipy.signal import butter, sosfilt
@@ -255,6 +278,11 @@ class Augmenter:
         """One randomly augmented window (and whether the clip had to be cut)."""
         cfg = self.config
         x = clip.astype(np.float32)
+        # Drawn only when enabled, so recipes without it keep their exact random streams.
+        if cfg.p_voice > 0 and rng.random() < cfg.p_voice and x.size > 1600:
+            lo, hi = np.log(cfg.voice_pitch_hz)
+            pitch = float(np.exp(rng.uniform(lo, hi)))
+            x = convert_voice(x, float(rng.uniform(*cfg.voice_formant_ratio)), pitch)
         if rng.random() < cfg.p_speed:
             factor = 1.0 + rng.uniform(-cfg.speed_range, cfg.speed_range)
             x = resample(x, round(SAMPLE_RATE_HZ * factor), SAMPLE_RATE_HZ)

@@ -33,6 +33,14 @@ def write_card(spec: ModelSpec) -> Path:
         if shift.get("pitch_range") and shift.get("p_pitch")
         else "pitch"
     )
+    conv = data.get("voice_conversion") or {}
+    if conv.get("p_voice"):
+        lo_hz, hi_hz = conv["voice_pitch_hz"]
+        lo_f, hi_f = conv["voice_formant_ratio"]
+        voice_shift += (
+            f", voice conversion (Praat's Change gender on {100 * conv['p_voice']:.0f} % of "
+            f"copies: pitch median {lo_hz:g}-{hi_hz:g} Hz, formants x{lo_f:g}-{hi_f:g})"
+        )
     lines = [
         f"# {spec.name} {spec.version}",
         "",

@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +84,13 @@ class SizePreset:
     # Near-miss words of the commands ("free" for "three") heard in at least this many styles
     # per training voice, like the commands themselves are, instead of *_unknown_styles.
     near_miss_styles: int = 0
+    # Voice conversion (augment.convert_voice) on this share of the training copies.
+    p_voice: float = 0.0
 
 
 # Fields added after recipe version 2: in the recipe hash only when set away from the default.
-_LATER_FIELDS = ("p_pitch", "pitch_range", "near_miss_styles")
+_LATER_FIELDS = ("p_pitch", "pitch_range", "near_miss_styles", "p_voice")
+_LATER_AUGMENT_FIELDS = ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
 
 
 # fmt: off
@@ -148,7 +151,12 @@ def _styles(engine: str, voice: str, n: int, seed: int, variants: Sequence[str])
 
 
 def augment_config(preset: SizePreset, window_s: float) -> AugmentConfig:
-    return AugmentConfig(window_s=window_s, p_pitch=preset.p_pitch, pitch_range=preset.pitch_range)
+    return AugmentConfig(
+        window_s=window_s,
+        p_pitch=preset.p_pitch,
+        pitch_range=preset.pitch_range,
+        p_voice=preset.p_voice,
+    )
 
 
 def plan_voices(preset: SizePreset, holdout_engine: str, seed: int) -> dict[str, list[str]]:
@@ -268,7 +276,7 @@ def recipe_for(
         "holdout_engine": holdout_engine,
         "frontend": params.to_dict(),
         "voices": voice_plan,
-        "augment": asdict(augment_config(preset, window_s)),
+        "augment": stable_dict(augment_config(preset, window_s), _LATER_AUGMENT_FIELDS),
         "eval_snrs_db": EVAL_SNRS_DB,
     }
 

@@ -363,6 +363,11 @@ def train_model(
             "voice_shift": {
                 k: data_recipe.get("augment", {}).get(k) for k in ("p_pitch", "pitch_range")
             },
+            "voice_conversion": {
+                k: data_recipe.get("augment", {}).get(k)
+                for k in ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
+                if k in data_recipe.get("augment", {})
+            },
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
