@@ -11,6 +11,7 @@ import pytest
 
 from edge_asr.backends import load_backend
 from edge_asr.model import load_spec
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
 pytest.importorskip("torch", reason="training needs the [train] extra")
 pytest.importorskip("litert_torch", reason="TFLite export needs the [train] extra")
@@ -55,7 +56,7 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert "lights on" in (out / "CARD.md").read_text()
     # The trained folder runs in the product's recognizer, as any user model would.
     wav = next((out / "samples").glob("*.wav"), None) or next(
-        Path.home().glob(".cache/edge-asr/datasets/smoke-lights/test_wav/*/*.wav")
+        (DEFAULT_CACHE_DIR / "datasets" / "smoke-lights").glob("test_wav/*/*.wav")
     )
     rec = subprocess.run(
         [

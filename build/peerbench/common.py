@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT))
 from edge_asr.audio import read_wav  # noqa: E402
 from edge_asr.model import is_internal  # noqa: E402
 from edge_asr.train.evaluate import heldout_clips  # noqa: E402
+from edge_asr.train.tts import DEFAULT_CACHE_DIR  # noqa: E402
 
-CACHE = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
+CACHE = DEFAULT_CACHE_DIR
 BENCH = CACHE / "bench"
 DATASET = CACHE / "datasets" / "speech-commands-20"
 NEGATIVE = CACHE / "negative-stream-60min-seed0.wav"

@@ -15,10 +15,11 @@ from ..model import ModelSpec, load_spec, write_spec
 from .card import write_card
 from .evaluate import Evaluator, calibrate, evaluate, heldout_clips
 from .evaluate import main as evaluate_main
+from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
 
-CACHE = Path.home() / ".cache" / "edge-asr"
+CACHE = DEFAULT_CACHE_DIR
 RECIPE_PRESET = {"tiny": "tiny", "small": "small", "full": "long"}
 NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (30.0, 60.0)}
 
@@ -28,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="edge-asr train",
         description="Train a command model from synthetic speech: data (TTS + augmentation), "
         "teacher, distilled student, INT8 ONNX + TFLite, calibrated threshold, evaluation, card. "
-        "Every stage is cached under ~/.cache/edge-asr, so a re-run resumes.",
+        "Every stage is cached (--cache; default $EDGE_ASR_CACHE or ~/.cache/edge-asr), so a "
+        "re-run resumes.",
     )
     parser.add_argument(
         "--commands",

@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,11 +19,12 @@ from edge_asr.model import ModelSpec, write_spec
 
 from . import export, fit, nets
 from .cachekey import stable_dict
+from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.8  # placeholder: the lead calibrates thresholds on the streaming path
-CACHE_ROOT = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
+CACHE_ROOT = DEFAULT_CACHE_DIR
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ SAMPLE_RATE_HZ = 16000
 # Bump when synthesis or post-processing changes, so stale cached clips are not reused.
 CACHE_VERSION = 1
 PEAK_DBFS = -6.0
+# The one cache root of the model factory (TTS clips, datasets, runs, streams, benchmarks).
 DEFAULT_CACHE_DIR = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
 
 
