@@ -173,6 +173,15 @@ def test_recipe_names_only_the_preset_fields_that_changed_from_their_defaults() 
     assert "p_voice" not in plain["preset"] and "p_voice" not in plain["augment"]
     converted = recipe(replace(SIZES["tiny"], p_voice=0.5))
     assert converted["preset"]["p_voice"] == converted["augment"]["p_voice"] == 0.5
+    # model.json still records the full settings, defaults included.
+    from edge_asr.train.recipe import _voice_conversion
+
+    assert _voice_conversion(plain["augment"]) == {}
+    assert _voice_conversion(converted["augment"]) == {
+        "p_voice": 0.5,
+        "voice_pitch_hz": AugmentConfig.voice_pitch_hz,
+        "voice_formant_ratio": AugmentConfig.voice_formant_ratio,
+    }
 
 
 def test_voice_conversion_moves_pitch_and_formants_as_asked() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,7 +238,9 @@ def convert_voice(x: FloatArray, formant_ratio: float, pitch_hz: float) -> Float
 
     sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=SAMPLE_RATE_HZ)
     try:
-        out = call(sound, "Change gender", 75.0, 600.0, formant_ratio, pitch_hz, 1.0, 1.0)
+        with warnings.catch_warnings():  # "no voiced segments": handled below, not news
+            warnings.simplefilter("ignore", parselmouth.PraatWarning)
+            out = call(sound, "Change gender", 75.0, 600.0, formant_ratio, pitch_hz, 1.0, 1.0)
     except parselmouth.PraatError:
         return x
     y = np.asarray(out.values[0], dtype=np.float32)

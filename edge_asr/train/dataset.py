@@ -111,7 +111,8 @@ SIZES: dict[str, SizePreset] = {
         val_styles=15, val_unknown_styles=1, n_unknown=150, train_copies=4, silence_ratio=2.0,
         # train_sentences: measured with 150 per voice, not adopted (false accepts fell only
         # below the calibrated threshold; build/results/ablation-sentence-negatives.json).
-        n_rirs=200, babble_sentences=150, train_sentences=0),
+        # p_voice: adopted in 1.2.0 (build/results/ablation-voice-conversion.json).
+        n_rirs=200, babble_sentences=150, train_sentences=0, p_voice=0.5),
 }
 # fmt: on
 

@@ -18,6 +18,7 @@ from edge_asr.frontend import FrontendParams
 from edge_asr.model import ModelSpec, write_spec
 
 from . import export, fit, nets
+from .augment import AugmentConfig
 from .cachekey import stable_dict
 from .tts import DEFAULT_CACHE_DIR
 
@@ -75,6 +76,14 @@ PRESETS: dict[str, Preset] = {
         max_train=1500,
     ),
 }
+
+
+def _voice_conversion(augment: dict[str, Any]) -> dict[str, Any]:
+    """The data recipe's voice conversion settings; the recipe omits fields at their default."""
+    if not augment.get("p_voice"):
+        return {}
+    names = ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
+    return {k: augment.get(k, getattr(AugmentConfig, k)) for k in names}
 
 
 def _file_digest(paths: list[Path]) -> str:
@@ -363,11 +372,7 @@ def train_model(
             "voice_shift": {
                 k: data_recipe.get("augment", {}).get(k) for k in ("p_pitch", "pitch_range")
             },
-            "voice_conversion": {
-                k: data_recipe.get("augment", {}).get(k)
-                for k in ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
-                if k in data_recipe.get("augment", {})
-            },
+            "voice_conversion": _voice_conversion(data_recipe.get("augment", {})),
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
