@@ -53,6 +53,11 @@ class AudioSettings(_Section):
     )
     reopen_backoff_max_s: float = Field(10.0, gt=0, description="Longest wait between reopen tries")
 
+    @property
+    def idle_read_chunks(self) -> int:
+        """Chunks the listener takes at once while the recognizer is idle (at least 1)."""
+        return max(1, self.idle_read_ms // self.chunk_ms)
+
 
 class ModelSettings(_Section):
     path: Path | None = Field(None, description="Model folder (model.json + model files)")

@@ -182,7 +182,7 @@ class Daemon:
                     audio.ring_s,
                     audio.stall_timeout_s,
                     audio.realtime_priority,
-                    max_read_chunks=max(1, audio.idle_read_ms // audio.chunk_ms),
+                    max_read_chunks=audio.idle_read_chunks,
                 )
             except AudioError as exc:
                 self._heartbeat = time.monotonic()
@@ -213,7 +213,7 @@ class Daemon:
 
     def _listen(self, mic: MicrophoneSource) -> None:
         logged_rt: str | None = None
-        idle_chunks = max(1, self.settings.audio.idle_read_ms // self.settings.audio.chunk_ms)
+        idle_chunks = self.settings.audio.idle_read_chunks
         while not self._stop.is_set():
             chunk = mic.read(idle_chunks if self.recognizer.idle else 1)
             if chunk is None:
