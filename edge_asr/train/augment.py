@@ -49,6 +49,9 @@ class AugmentConfig:
         return round(self.window_s * SAMPLE_RATE_HZ)
 
 
+VOICE_CONVERSION_FIELDS = ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
+
+
 def coloured_noise(kind: str, n: int, rng: np.random.Generator) -> FloatArray:
     """Unit-RMS white, pink (1/f) or brown (1/f^2) noise shaped in the frequency domain."""
     white = rng.standard_normal(n)

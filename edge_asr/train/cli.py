@@ -19,7 +19,6 @@ from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
 
-CACHE = DEFAULT_CACHE_DIR
 RECIPE_PRESET = {"tiny": "tiny", "small": "small", "full": "long"}
 NEGATIVE_MINUTES = {"tiny": (2.0, 2.0), "small": (20.0, 30.0), "full": (30.0, 60.0)}
 
@@ -49,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="cache folder")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="cache folder")
     parser.add_argument(
         "--fa-per-hour",
         type=float,

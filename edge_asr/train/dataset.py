@@ -23,6 +23,7 @@ import numpy as np
 from edge_asr.frontend import FrontendParams
 from edge_asr.train import vocab
 from edge_asr.train.augment import (
+    VOICE_CONVERSION_FIELDS,
     AugmentConfig,
     Augmenter,
     NoiseBank,
@@ -90,7 +91,7 @@ class SizePreset:
 
 # Fields added after recipe version 2: in the recipe hash only when set away from the default.
 _LATER_FIELDS = ("p_pitch", "pitch_range", "near_miss_styles", "p_voice")
-_LATER_AUGMENT_FIELDS = ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
+_LATER_AUGMENT_FIELDS = VOICE_CONVERSION_FIELDS
 
 
 # fmt: off

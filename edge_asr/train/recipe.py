@@ -18,14 +18,13 @@ from edge_asr.frontend import FrontendParams
 from edge_asr.model import ModelSpec, write_spec
 
 from . import export, fit, nets
-from .augment import AugmentConfig
+from .augment import VOICE_CONVERSION_FIELDS, AugmentConfig
 from .cachekey import stable_dict
 from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.8  # placeholder: the lead calibrates thresholds on the streaming path
-CACHE_ROOT = DEFAULT_CACHE_DIR
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,7 @@ def _voice_conversion(augment: dict[str, Any]) -> dict[str, Any]:
     """The data recipe's voice conversion settings; the recipe omits fields at their default."""
     if not augment.get("p_voice"):
         return {}
-    names = ("p_voice", "voice_pitch_hz", "voice_formant_ratio")
-    return {k: augment.get(k, getattr(AugmentConfig, k)) for k in names}
+    return {k: augment.get(k, getattr(AugmentConfig, k)) for k in VOICE_CONVERSION_FIELDS}
 
 
 def _file_digest(paths: list[Path]) -> str:
@@ -208,7 +206,7 @@ def train_model(
     temp = p.kd_temperature if kd_temperature is None else kd_temperature
     t_cfg = replace(p.teacher, seed=seed)
     s_cfg = replace(p.student, seed=seed, kd_temperature=temp)
-    cache = cache_dir or CACHE_ROOT / "runs" / name
+    cache = cache_dir or DEFAULT_CACHE_DIR / "runs" / name
     cache.mkdir(parents=True, exist_ok=True)
 
     labels, meta = read_labels(dataset_dir)
