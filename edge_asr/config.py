@@ -79,9 +79,15 @@ class ModelSettings(_Section):
 
 
 class DecoderSettings(_Section):
-    smoothing_ms: int = Field(200, ge=0, le=2000, description="Posterior moving-average span")
+    # Thresholds are calibrated for one decoder timing, so both default to the model's own
+    # (model.json "decoder"); set them to trade latency against accuracy.
+    smoothing_ms: int | None = Field(
+        None, ge=0, le=2000, description="Posterior moving-average span; default: the model's"
+    )
     refractory_ms: int = Field(1000, ge=0, le=10000, description="Quiet time after a detection")
-    infer_every_ms: int = Field(100, ge=10, le=1000, description="Inference cadence while gated on")
+    infer_every_ms: int | None = Field(
+        None, ge=10, le=1000, description="Inference cadence while gated on; default: the model's"
+    )
     gate_dbfs: float = Field(
         -60.0, ge=-120, le=0, description="Frame energy below this is silence; inference skipped"
     )

@@ -13,6 +13,10 @@ from .frontend import FrontendParams
 SIDECAR = "model.json"
 MODEL_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}
 FORMAT_VERSION = 1
+# The decoder timing a model's thresholds were calibrated with; models whose model.json has no
+# "decoder" section were calibrated with these.
+DECODER_DEFAULTS = {"infer_every_ms": 100, "smoothing_ms": 200}
+_DECODER_RANGES = {"infer_every_ms": (10, 1000), "smoothing_ms": (0, 2000)}
 
 
 class ModelError(Exception):
@@ -38,6 +42,8 @@ class ModelSpec:
     thresholds: dict[str, float]
     files: dict[str, str]  # file name -> sha256
     extra: dict[str, Any] = field(default_factory=dict)  # metrics, training recipe, ...
+    # Decoder timing the thresholds were calibrated for (infer_every_ms, smoothing_ms).
+    decoder: dict[str, int] = field(default_factory=lambda: dict(DECODER_DEFAULTS))
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -48,6 +54,11 @@ class ModelSpec:
         hop_s = self.frontend.hop_samples / self.frontend.sample_rate_hz
         win_s = self.frontend.window_samples / self.frontend.sample_rate_hz
         return (self.input_frames - 1) * hop_s + win_s
+
+    @property
+    def timing(self) -> tuple[int, int]:
+        """(infer_every_ms, smoothing_ms) the thresholds were calibrated for."""
+        return self.decoder["infer_every_ms"], self.decoder["smoothing_ms"]
 
     def threshold(self, label: str) -> float:
         return self.thresholds.get(label, self.default_threshold)
@@ -76,6 +87,7 @@ class ModelSpec:
             "frontend": self.frontend.to_dict(),
             "input_frames": self.input_frames,
             "thresholds": {"default": self.default_threshold, **self.thresholds},
+            "decoder": dict(self.decoder),
             "files": {name: {"sha256": digest} for name, digest in sorted(self.files.items())},
             **self.extra,
         }
@@ -133,8 +145,10 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
     files = {str(name): str(entry["sha256"]) for name, entry in files_raw.items()}
     if not any(name in files for name in MODEL_FILES.values()):
         raise ValueError(f"files must list {' or '.join(MODEL_FILES.values())}")
+    decoder = _parse_decoder(data.get("decoder", {}))
     known = {"format", "name", "version", "labels", "frontend", "input_frames", "thresholds"}
-    extra = {k: v for k, v in data.items() if k not in known | {"files"}}
+    known |= {"decoder", "files"}  # parsed above; everything else is kept as extra
+    extra = {k: v for k, v in data.items() if k not in known}
     return ModelSpec(
         folder=folder,
         name=str(data["name"]),
@@ -146,7 +160,22 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
         thresholds=thresholds,
         files=files,
         extra=extra,
+        decoder=decoder,
     )
+
+
+def _parse_decoder(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise ValueError("decoder must be an object")
+    decoder = dict(DECODER_DEFAULTS)
+    for key, value in raw.items():
+        if key not in _DECODER_RANGES:
+            raise ValueError(f"decoder.{key}: unknown key (known: {', '.join(_DECODER_RANGES)})")
+        low, high = _DECODER_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"decoder.{key} must be an integer in [{low}, {high}], got {value!r}")
+        decoder[key] = value
+    return decoder
 
 
 def _check_frontend(params: FrontendParams) -> FrontendParams:

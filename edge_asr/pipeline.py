@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from .decoder import Decoder, Detection
 from .frontend import LogMel
 from .model import ModelSpec
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class StageTimes:
@@ -27,6 +30,18 @@ class StageTimes:
     inferences: int = 0
     audio_s: float = 0.0
     detections: int = 0
+
+
+def decoder_timing(settings: DecoderSettings, spec: ModelSpec) -> tuple[int, int]:
+    """(infer_every_ms, smoothing_ms): the config's where set, else the model's calibrated ones."""
+    own = (settings.infer_every_ms, settings.smoothing_ms)
+    infer, smoothing = (c if o is None else o for o, c in zip(own, spec.timing, strict=True))
+    return infer, smoothing
+
+
+def smoothing_steps(settings: DecoderSettings, spec: ModelSpec) -> int:
+    infer, smoothing = decoder_timing(settings, spec)
+    return max(1, round(smoothing / infer))
 
 
 class Recognizer:
@@ -51,7 +66,16 @@ class Recognizer:
         self._ring = np.full((2 * frames, params.n_mels), np.log(params.log_floor), np.float32)
         self._write = 0
         self._frames_seen = 0
-        self._infer_every = max(1, round(settings.infer_every_ms / params.hop_ms))
+        timing = decoder_timing(settings, spec)
+        if timing != spec.timing:
+            log.warning(
+                "decoder: inference every %d ms, smoothing %d ms, but %s's thresholds were"
+                " calibrated for %d and %d ms: expect other false-accept and miss rates",
+                *timing,
+                spec.name,
+                *spec.timing,
+            )
+        self._infer_every = max(1, round(timing[0] / params.hop_ms))
         self._since_infer = 0
         self._gate_dbfs = settings.gate_dbfs
         # A chunk whose peak is under the gate cannot hold a loud frame: skip its features.
@@ -60,12 +84,13 @@ class Recognizer:
         self._last_loud_s = -np.inf
         self._onset_s = 0.0
         self._gate_open = False
-        steps = max(1, round(settings.smoothing_ms / settings.infer_every_ms))
+        overrides = dict(thresholds or {})
+        default = overrides.pop("default", spec.default_threshold)  # for commands not named
         self.decoder = Decoder(
             spec.labels,
-            {**spec.thresholds, **(thresholds or {})},
-            spec.default_threshold,
-            smoothing_steps=steps,
+            {**spec.thresholds, **overrides},
+            default,
+            smoothing_steps=smoothing_steps(settings, spec),
             refractory_s=settings.refractory_ms / 1000,
         )
         self.times = StageTimes()

@@ -40,6 +40,13 @@ def test_loads_and_verifies(folder: Path) -> None:
         ({"thresholds": {"default": 0}}, r"\(0, 1\]"),
         ({"frontend": {"hop": 1}}, "unknown frontend parameters: 'hop'"),
         ({"files": {}}, "must list model.onnx or model.tflite"),
+        ({"decoder": []}, "decoder must be an object"),
+        ({"decoder": {"hop_ms": 10}}, "decoder.hop_ms: unknown key"),
+        (
+            {"decoder": {"smoothing_ms": -1}},
+            r"decoder.smoothing_ms must be an integer in \[0, 2000\]",
+        ),
+        ({"decoder": {"infer_every_ms": 2.5}}, "decoder.infer_every_ms must be an integer"),
     ],
 )
 def test_bad_sidecar_names_the_file(folder: Path, change: dict, message: str) -> None:
@@ -47,6 +54,15 @@ def test_bad_sidecar_names_the_file(folder: Path, change: dict, message: str) ->
     with pytest.raises(ModelError, match=message) as err:
         load_spec(folder)
     assert str(folder / "model.json") in str(err.value)
+
+
+def test_decoder_timing_defaults_for_older_model_json(folder: Path) -> None:
+    data = json.loads((folder / "model.json").read_text())
+    data.pop("decoder", None)
+    (folder / "model.json").write_text(json.dumps(data))
+    assert load_spec(folder).timing == (100, 200)
+    edit(folder, decoder={"smoothing_ms": 400})
+    assert load_spec(folder).timing == (100, 400)
 
 
 def test_missing_key_and_broken_json(folder: Path) -> None:

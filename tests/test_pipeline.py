@@ -1,7 +1,10 @@
 """The streaming recognizer: same answers whatever the chunking, and no memory growth."""
 
 import gc
+import json
+import logging
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +124,41 @@ def test_idle_reader_batching_chunks_hears_the_same(spec: ModelSpec) -> None:
     assert fresh.idle
     fresh.feed(bursts(0.5, [0.0]))
     assert not fresh.idle  # speech in the window: read chunk by chunk again
+
+
+def test_decoder_timing_is_the_models_unless_configured(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """model.json's decoder timing (what its thresholds were calibrated for) is the default;
+    a configured one wins, with a warning that the thresholds were calibrated otherwise."""
+    folder = tmp_path / "m"
+    build_tiny_model(folder)
+    data = json.loads((folder / "model.json").read_text())
+    data["decoder"] = {"infer_every_ms": 200, "smoothing_ms": 400}
+    (folder / "model.json").write_text(json.dumps(data))
+    spec = load_spec(folder)
+    audio = bursts(4.0, [0.5, 2.5])
+
+    def inferences(settings: DecoderSettings) -> int:
+        rec = Recognizer(spec, load_backend(spec, "onnx"), settings)
+        rec.feed(audio)
+        return rec.times.inferences
+
+    with caplog.at_level(logging.WARNING, logger="edge_asr.pipeline"):
+        at_model = inferences(DecoderSettings())
+        assert not caplog.records
+        configured = inferences(DecoderSettings(infer_every_ms=100))
+    assert configured == pytest.approx(2 * at_model, abs=2)
+    assert "calibrated for 200 and 400 ms" in caplog.text
+
+
+def test_default_threshold_override_applies_to_commands_not_named(spec: ModelSpec) -> None:
+    audio = bursts(3.0, [1.0])
+
+    def heard(thresholds: dict[str, float]) -> list[str]:
+        rec = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings(), thresholds)
+        return [d.command for d in rec.feed(audio)]
+
+    assert heard({}) == ["loud"]
+    assert heard({"default": 1.0}) == []
+    assert heard({"default": 1.0, "loud": 0.5}) == ["loud"]

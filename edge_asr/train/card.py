@@ -13,6 +13,23 @@ def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * float(value):.1f} %"
 
 
+def _points(value: float | None) -> str:
+    return "?" if value is None else f"{value:+.2f} points"
+
+
+def _other_spans(cal: dict[str, Any], smoothing_ms: int) -> str:
+    """The thresholds calibrated the same way for other smoothing spans (latency trade-off)."""
+    others = {int(k): v for k, v in cal.get("threshold_by_smoothing_ms", {}).items()}
+    others.pop(smoothing_ms, None)
+    if not others:
+        return ""
+    listed = ", ".join(f"{v:.2f} for {k} ms" for k, v in sorted(others.items()))
+    return (
+        f" A shorter span answers sooner but misses more; calibrated the same way: {listed} "
+        "(set `decoder.smoothing_ms` and `[model.thresholds] default` together)."
+    )
+
+
 def write_card(spec: ModelSpec) -> Path:
     m: dict[str, Any] = spec.extra.get("metrics", {})
     t: dict[str, Any] = spec.extra.get("training", {})
@@ -58,7 +75,9 @@ def write_card(spec: ModelSpec) -> Path:
         f"({spec.frontend.window_ms:g} ms window, {spec.frontend.hop_ms:g} ms hop, "
         f"{spec.window_s:.2f} s of audio); output: logits over {len(spec.labels)} labels.",
         f"- Threshold {spec.default_threshold:.2f} for every command "
-        f"({cal.get('method', 'default')}).",
+        f"({cal.get('method', 'default')}), for inference every "
+        f"{spec.decoder['infer_every_ms']} ms and posteriors averaged over "
+        f"{spec.decoder['smoothing_ms']} ms." + _other_spans(cal, spec.decoder["smoothing_ms"]),
         "",
         "## How it was trained",
         "- Only synthetic speech from TTS packages (espeak-ng, flite, Piper; festival held out for "
@@ -86,8 +105,8 @@ def write_card(spec: ModelSpec) -> Path:
         f"- INT8: onnxruntime static quantization and litert-torch PT2E, calibrated on "
         f"{t.get('calibration_windows', '?')} training windows. On {agree.get('n', '?')} held-out "
         f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
-        f"INT8 minus fp32 accuracy: ONNX {agree.get('gap_onnx_points', '?')} points, TFLite "
-        f"{agree.get('gap_tflite_points', '?')} points.",
+        f"INT8 minus fp32 accuracy: ONNX {_points(agree.get('gap_onnx_points'))}, TFLite "
+        f"{_points(agree.get('gap_tflite_points'))}.",
         f"- Rebuild: see `build/model` (fixed seed {t.get('seed', 0)}).",
         "",
         "## Measured results",

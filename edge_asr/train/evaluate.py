@@ -23,7 +23,7 @@ from ..backends import load_backend
 from ..config import DecoderSettings
 from ..decoder import Decoder, Detection
 from ..model import ModelSpec, is_internal, load_spec
-from ..pipeline import Recognizer
+from ..pipeline import Recognizer, smoothing_steps
 from .augment import coloured_noise, load_music
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def replay(
         spec.labels,
         {},
         threshold,
-        smoothing_steps=max(1, round(settings.smoothing_ms / settings.infer_every_ms)),
+        smoothing_steps=smoothing_steps(settings, spec),
         refractory_s=settings.refractory_ms / 1000,
     )
     found = []
