@@ -254,9 +254,11 @@ def _config(action: str, settings: Settings) -> int:
         return EX_OK
     from .backends import load_backend
     from .model import default_model_dir, load_spec
+    from .pipeline import Recognizer
 
     spec = load_spec(settings.model.path or default_model_dir())
     backend = load_backend(spec, settings.model.backend, settings.model.threads)
+    recognizer = Recognizer(spec, backend, settings.decoder, settings.model.thresholds)
     for path in (
         settings.mqtt.password_file,
         *(vars(settings.mqtt.tls).values() if settings.mqtt.tls else ()),
@@ -265,7 +267,7 @@ def _config(action: str, settings: Settings) -> int:
             raise ConfigError(f"config key mqtt: file {path} not found")
     print(
         f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
-        f"on {backend.name}"
+        f"on {backend.name}; {recognizer.describe()}"
     )
     return EX_OK
 

@@ -63,6 +63,7 @@ class Daemon:
         self.recognizer = Recognizer(
             self.spec, backend, settings.decoder, settings.model.thresholds
         )
+        log.info("decoder: %s", self.recognizer.describe())
         state_dir = settings.outbox.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self._status_path = state_dir / STATUS_FILE

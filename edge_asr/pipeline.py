@@ -66,7 +66,7 @@ class Recognizer:
         self._ring = np.full((2 * frames, params.n_mels), np.log(params.log_floor), np.float32)
         self._write = 0
         self._frames_seen = 0
-        timing = decoder_timing(settings, spec)
+        self.timing = timing = decoder_timing(settings, spec)
         if timing != spec.timing:
             log.warning(
                 "decoder: inference every %d ms, smoothing %d ms, but %s's thresholds were"
@@ -98,6 +98,16 @@ class Recognizer:
         # (stream time, start, None) when the gate closes, to replay the decoder offline.
         self.posterior_hook: Callable[[float, float, npt.NDArray[np.float32] | None], None] | None
         self.posterior_hook = None
+
+    def describe(self) -> str:
+        """The decoder as it will run, for logs: cadence, smoothing, thresholds."""
+        values = list(self.decoder.thresholds().items())
+        common = max({v for _, v in values}, key=[v for _, v in values].count)
+        others = ", ".join(f"{label} {v:.2f}" for label, v in values if v != common)
+        return (
+            f"inference every {self.timing[0]} ms, smoothing {self.timing[1]} ms, "
+            f"threshold {common:.2f}" + (f" ({others})" if others else "")
+        )
 
     @property
     def stream_s(self) -> float:

@@ -1,10 +1,13 @@
 """Configuration: file < environment < flags, and every mistake names its key."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tiny_model import build_tiny_model
 
 from edge_asr.config import ConfigError, load_settings
 
@@ -65,3 +68,26 @@ def test_cli_exits_78_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "mqtt.port" in lines[0], result.stderr
+
+
+def test_config_check_names_the_decoder_the_model_will_run_with(tmp_path: Path) -> None:
+    """Unset decoder timing is the model's (what its thresholds were calibrated for); the check
+    prints the cadence, span and thresholds that will actually run."""
+    folder = tmp_path / "model"
+    build_tiny_model(folder)
+    sidecar = folder / "model.json"
+    data = json.loads(sidecar.read_text())
+    data["decoder"] = {"infer_every_ms": 100, "smoothing_ms": 300}
+    sidecar.write_text(json.dumps(data))
+    path = write(
+        tmp_path,
+        f'[model]\npath = "{folder}"\nbackend = "onnx"\n[model.thresholds]\ndefault = 0.7\n',
+    )
+    check = [sys.executable, "-m", "edge_asr.cli", "config", "check", "--config", str(path)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "inference every 100 ms, smoothing 300 ms, threshold 0.70" in result.stdout
+    env = {**os.environ, "EDGE_ASR_DECODER__SMOOTHING_MS": "200"}
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60, env=env)
+    assert "smoothing 200 ms" in result.stdout
+    assert "calibrated for 100 and 300 ms" in result.stderr
