@@ -52,6 +52,25 @@ def write_fake_feature_dataset(folder: Path, n_train: int = 600, seed: int = 0) 
     return folder
 
 
+def onnx_io_quantization(path: Path) -> dict[str, tuple[float, int]]:
+    """(scale, zero point) of the QDQ ONNX model's graph input and output."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    found = {}
+    inputs = {graph.input[0].name}  # the input, and its reshapes, which keep its values
+    for node in graph.node:
+        if node.op_type in ("Unsqueeze", "Reshape") and node.input[0] in inputs:
+            inputs.add(node.output[0])
+        if node.op_type == "QuantizeLinear" and node.input[0] in inputs:
+            found["input"] = node
+        if node.op_type == "DequantizeLinear" and node.output[0] == graph.output[0].name:
+            found["output"] = node
+    return {k: (float(init[n.input[1]]), int(init[n.input[2]])) for k, n in found.items()}
+
+
 @pytest.fixture(scope="module")
 def fake_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fake_feature_dataset(tmp_path_factory.mktemp("fake-features"))
@@ -123,6 +142,12 @@ def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path
     assert io["input"]["dtype"] == "int8" and io["output"]["dtype"] == "int8"
     assert io["input"]["shape"] == [1, FRAMES, MELS]
     assert io["output"]["shape"] == [1, len(LABELS)]
+    # Both files quantize the input and the logits with the same scale and zero point (one
+    # PT2E calibration feeds both exporters), so they round alike.
+    onnx_io = onnx_io_quantization(out / "model.onnx")
+    for kind in ("input", "output"):
+        assert onnx_io[kind][0] == pytest.approx(io[kind]["scale"], rel=1e-5)
+        assert onnx_io[kind][1] == io[kind]["zero_point"]
     agreement = metrics["agreement"]
     print(agreement)
     assert agreement["agree_onnx_fp32"] >= 0.9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 
 SIZE_TARGET_BYTES = 100 * 1024  # what a microcontroller-class device can hold in flash/RAM
+
+QUANTIZE_OP = "quantized_decomposed.quantize_per_tensor.default"  # PT2E activation quantization
 
 # tflite TensorType enum values (schema.fbs), used by the modify-model-interface tool.
 _TFLITE_INT8 = 9
@@ -50,8 +53,16 @@ def calibration_windows(
     return np.ascontiguousarray(x[chosen[:n]], dtype=np.float32)
 
 
-def export_onnx_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[str, Any]:
-    """fp32 ONNX via the dynamo exporter, then static QDQ INT8 (per-channel weights)."""
+def export_onnx_int8(
+    model: nn.Module,
+    calib: FloatArray,
+    path: Path,
+    activations: dict[str, tuple[float, int]] | None = None,
+) -> dict[str, Any]:
+    """fp32 ONNX via the dynamo exporter, then onnxruntime's static QDQ INT8 (per-channel
+    weights, int32 biases). `activations` (value name -> scale, zero point, from
+    quantize_pt2e) pins activation scales to the TFLite file's, so the two INT8 files round
+    the same ranges; without it onnxruntime's MinMax calibration picks them."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -89,6 +100,7 @@ def export_onnx_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[st
                 row = next(self._it, None)
                 return None if row is None else {input_name: row[None]}
 
+        overrides = _onnx_overrides(onnx.load(str(pre)).graph, activations or {})
         quantize_static(
             str(pre),
             str(path),
@@ -98,27 +110,31 @@ def export_onnx_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[st
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"TensorQuantOverrides": overrides},
         )
     size = _check_size(path)
     log.info("INT8 ONNX %s: %.1f KB", path, size / 1024)
     return {"bytes": size}
 
 
-def export_tflite_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[str, Any]:
-    """Full-integer TFLite with int8 input and output, via litert-torch's PT2E quantizer.
+@dataclass
+class Pt2eModel:
+    """The deploy net quantized by PT2E: what litert-torch lowers to TFLite, and the activation
+    scales the ONNX export pins to (value name in the exported graph -> scale, zero point)."""
 
-    litert-torch lowers a PT2E-quantized graph to int8 kernels but keeps float I/O (a QUANTIZE
-    op first, a DEQUANTIZE op last). The LiteRT modify-model-interface tool (the same one
-    behind TensorFlow's inference_input_type/inference_output_type) then removes those two ops
-    so the graph's input and output tensors are int8 with their own scale and zero point.
-    """
-    import litert_torch
-    from ai_edge_litert import _pywrap_modify_model_interface as interface
+    quantizer: Any
+    graph: Any  # converted PT2E graph module (quantize ops not folded)
+    example: tuple[torch.Tensor, ...]
+    activations: dict[str, tuple[float, int]]
+
+
+def quantize_pt2e(model: nn.Module, calib: FloatArray) -> Pt2eModel:
+    """PT2E static quantization with litert-torch's quantizer (per-channel symmetric weights,
+    histogram-calibrated activations), calibrated on `calib`."""
     from litert_torch.quantize.pt2e_quantizer import (
         PT2EQuantizer,
         get_symmetric_quantization_config,
     )
-    from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -138,8 +154,53 @@ def export_tflite_int8(model: nn.Module, calib: FloatArray, path: Path) -> dict[
     # has none), and the flag is what litert-torch checks before warning about training mode.
     move_exported_model_to_eval(quantized)
     quantized.training = False
+    activations: dict[str, tuple[float, int]] = {}
+    for node in quantized.graph.nodes:
+        if node.op == "call_function" and str(node.target) == QUANTIZE_OP:
+            activations[node.args[0].name] = (float(node.args[1]), int(node.args[2]))
+        if node.op == "output":  # the ONNX export names the graph output "logits"
+            value = node.args[0][0]
+            while value.op == "call_function" and "quantize" in str(value.target):
+                value = value.args[0]  # back through the final dequantize/quantize pair
+            if value.name in activations:
+                activations["logits"] = activations.pop(value.name)
+    return Pt2eModel(quantizer, quantized, example, activations)
+
+
+def _onnx_overrides(graph: Any, activations: dict[str, tuple[float, int]]) -> dict[str, Any]:
+    """onnxruntime TensorQuantOverrides for the fp32 ONNX graph. The dynamo exporter keeps the
+    torch graph's value names; onnxruntime also quantizes the tensors around ops that do not
+    change values (a Relu it folds into the Conv before it, an Unsqueeze of the input), so
+    those get the same scale."""
+    by_name = dict(activations)
+    for node in graph.node:
+        if node.op_type in ("Relu", "Unsqueeze", "Reshape") and node.output[0] in by_name:
+            by_name.setdefault(node.input[0], by_name[node.output[0]])
+    names = {v.name for v in graph.input} | {o for n in graph.node for o in n.output}
+    missing = sorted(set(activations) - names)
+    if missing:
+        log.warning("ONNX export: no tensors named %s; their scales are calibrated anew", missing)
+    return {
+        name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zp, np.int8)}]
+        for name, (scale, zp) in by_name.items()
+        if name in names
+    }
+
+
+def export_tflite_int8(pt2e: Pt2eModel, path: Path) -> dict[str, Any]:
+    """Full-integer TFLite with int8 input and output, via litert-torch's PT2E quantizer.
+
+    litert-torch lowers a PT2E-quantized graph to int8 kernels but keeps float I/O (a QUANTIZE
+    op first, a DEQUANTIZE op last). The LiteRT modify-model-interface tool (the same one
+    behind TensorFlow's inference_input_type/inference_output_type) then removes those two ops
+    so the graph's input and output tensors are int8 with their own scale and zero point.
+    """
+    import litert_torch
+    from ai_edge_litert import _pywrap_modify_model_interface as interface
+    from litert_torch.quantize.quant_config import QuantConfig
+
     edge = litert_torch.convert(
-        quantized, example, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+        pt2e.graph, pt2e.example, quant_config=QuantConfig(pt2e_quantizer=pt2e.quantizer)
     )
     with tempfile.TemporaryDirectory(prefix="edge-asr-tflite-") as tmp:
         float_io = Path(tmp) / "float_io.tflite"
