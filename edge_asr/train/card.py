@@ -102,7 +102,8 @@ def write_card(spec: ModelSpec) -> Path:
         f"- Teacher -> student by knowledge distillation (alpha {kd.get('alpha', '?')}, "
         f"temperature {kd.get('temperature', '?')});"
         f" shipped: `{m.get('shipped_student', '?')}`.",
-        f"- INT8: onnxruntime static quantization and litert-torch PT2E, calibrated on "
+        f"- INT8: onnxruntime static quantization and litert-torch PT2E, sharing the activation "
+        f"scales of one calibration on "
         f"{t.get('calibration_windows', '?')} training windows. On {agree.get('n', '?')} held-out "
         f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
         f"INT8 minus fp32 accuracy: ONNX {_points(agree.get('gap_onnx_points'))}, TFLite "
