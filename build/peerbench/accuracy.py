@@ -39,12 +39,18 @@ def snr_key(snr: float | None) -> str:
     return "clean" if snr is None else f"{snr:g}dB"
 
 
-def heard_clips(dataset: Path, snrs: Sequence[float | None], seed: int, limit: int | None) -> Heard:
+def heard_clips(
+    dataset: Path,
+    labels: Sequence[str],
+    snrs: Sequence[float | None],
+    seed: int,
+    limit: int | None,
+) -> Heard:
     """The audio clip_traces feeds (same RNG draws in the same order), minus _silence_ clips."""
     rng = np.random.default_rng(seed)
     music = load_music(2)
     out: Heard = []
-    clips = heldout_clips(dataset)
+    clips = heldout_clips(dataset, labels)
     if limit:  # plumbing runs: every label, `limit` clips each (changes the noise draws)
         clips = [c for c in clips if [x[1] for x in clips[: clips.index(c)]].count(c[1]) < limit]
     for path, label in clips:

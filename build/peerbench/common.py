@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from edge_asr.audio import read_wav  # noqa: E402
-from edge_asr.model import is_internal  # noqa: E402
+from edge_asr.model import default_model_dir, is_internal, load_spec  # noqa: E402
 from edge_asr.train.evaluate import heldout_clips  # noqa: E402
 from edge_asr.train.tts import DEFAULT_CACHE_DIR  # noqa: E402
 
@@ -88,7 +88,8 @@ def peer_stream(minutes: float = 10.0, seed: int = 0) -> tuple[Path, dict[str, A
         n = min(block, total - start)
         level = 10 ** ((-45 if i % 2 else -80) / 20) * 32768
         stream[start : start + n] = _pink(n, rng) * level
-    clips = [c for c in heldout_clips(DATASET) if c[1] != "_silence_"]
+    labels = load_spec(default_model_dir()).labels  # the shipped model's, as the dataset's
+    clips = [c for c in heldout_clips(DATASET, labels) if c[1] != "_silence_"]
     commands = [c for c in clips if not is_internal(c[1])]
     unknown = [c for c in clips if c[1] == "_unknown_"]
     order = [commands[i] for i in rng.permutation(len(commands))]
