@@ -25,7 +25,7 @@ def _other_spans(cal: dict[str, Any], smoothing_ms: int) -> str:
         return ""
     listed = ", ".join(f"{v:.2f} for {k} ms" for k, v in sorted(others.items()))
     return (
-        f" A shorter span answers sooner but misses more; calibrated the same way: {listed} "
+        f" Calibrated the same way for other spans (a shorter one answers sooner): {listed} "
         "(set `decoder.smoothing_ms` and `[model.thresholds] default` together)."
     )
 

@@ -137,14 +137,9 @@ def train(args: argparse.Namespace) -> int:
         version=args.version or spec.version,
         decoder={"infer_every_ms": 100, "smoothing_ms": smoothing},
     )
-    by_span = {  # the card lists each span's threshold, for users who trade latency back
-        ms: calibrate(
-            Evaluator(_with(spec, decoder={**spec.decoder, "smoothing_ms": ms})),
-            val_neg,
-            args.fa_per_hour,
-        )
-        for ms in sorted({*SMOOTHING_CHOICES_MS, smoothing})
-    }
+    # The card lists each span's threshold, for users who trade latency back.
+    spans = sorted({*SMOOTHING_CHOICES_MS, smoothing})
+    by_span = calibrate(Evaluator(spec), val_neg, spans, args.fa_per_hour)
     threshold, val_rates = by_span[smoothing]
     spec = _with(
         spec,
@@ -195,24 +190,25 @@ def write_samples(spec: ModelSpec, dataset_dir: Path) -> None:
     by_label: dict[str, list[Path]] = {}
     for path, label in heldout_clips(dataset_dir, spec.labels):
         by_label.setdefault(label, []).append(path)
-    rate = spec.frontend.sample_rate_hz
     for command in spec.commands:
         for path in by_label.get(command, [])[:24]:
-            audio = read_wav(path, rate)
-            heard = (
-                [
-                    d.command
-                    for d in ev.detections(ev.trace(shifted, command), spec.default_threshold)
-                ]
-                for shifted in (
-                    np.concatenate([np.zeros(rate * ms // 1000, np.int16), audio])
-                    for ms in SAMPLE_OFFSETS_MS
-                )
-                for ev in runtimes
-            )
-            if all(found == [command] for found in heard):
+            if _heard_at_every_offset(
+                runtimes, read_wav(path, spec.frontend.sample_rate_hz), command
+            ):
                 shutil.copyfile(path, folder / f"{command.replace(' ', '_')}.wav")
                 break
+
+
+def _heard_at_every_offset(runtimes: list[Evaluator], audio: Any, command: str) -> bool:
+    """Each runtime hears exactly `command` after every leading silence of SAMPLE_OFFSETS_MS."""
+    rate = runtimes[0].spec.frontend.sample_rate_hz
+    for ms in SAMPLE_OFFSETS_MS:
+        shifted = np.concatenate([np.zeros(rate * ms // 1000, np.int16), audio])
+        for ev in runtimes:
+            found = ev.detections(ev.trace(shifted, command), ev.spec.default_threshold)
+            if [d.command for d in found] != [command]:
+                return False
+    return True
 
 
 def finish(

@@ -171,23 +171,43 @@ def false_accepts_per_hour(
     return {t: len(ev.detections(trace, t)) / hours for t in thresholds}
 
 
+def pick_threshold(
+    rates: dict[float, float], target_per_hour: float = 0.5, floor: float = 0.5
+) -> float:
+    """Lowest threshold >= floor whose false accepts per hour meet the target (else the highest)."""
+    ok = [t for t in sorted(rates) if t >= floor and rates[t] <= target_per_hour]
+    return ok[0] if ok else max(rates)
+
+
 def calibrate(
-    ev: Evaluator, negative_wav: Path, target_per_hour: float = 0.5, floor: float = 0.5
-) -> tuple[float, dict[float, float]]:
-    """Lowest threshold whose false accepts on a (validation) negative stream meet the target."""
+    ev: Evaluator,
+    negative_wav: Path,
+    spans_ms: Sequence[int],
+    target_per_hour: float = 0.5,
+    floor: float = 0.5,
+) -> dict[int, tuple[float, dict[float, float]]]:
+    """For each smoothing span, the lowest threshold whose false accepts on a (validation)
+    negative stream meet the target, and the rates it was read from. The stream is traced once:
+    posteriors depend on the inference cadence only, the span is replayed."""
     audio = read_wav(negative_wav, ev.spec.frontend.sample_rate_hz)
     trace = ev.trace(audio, "_negative_", source=str(negative_wav))
-    rates = false_accepts_per_hour(ev, trace, THRESHOLDS)
-    ok = [t for t in THRESHOLDS if t >= floor and rates[t] <= target_per_hour]
-    chosen = ok[0] if ok else THRESHOLDS[-1]
-    log.info(
-        "calibrated threshold %.2f: %.2f false accepts/hour on %s (%.0f min)",
-        chosen,
-        rates[chosen],
-        negative_wav.name,
-        trace.seconds / 60,
-    )
-    return chosen, rates
+    hours = trace.seconds / 3600
+    out = {}
+    for ms in spans_ms:
+        settings = ev.settings.model_copy(update={"smoothing_ms": ms})
+        rates = {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in THRESHOLDS}
+        chosen = pick_threshold(rates, target_per_hour, floor)
+        log.info(
+            "calibrated threshold %.2f for %d ms smoothing: %.2f false accepts/hour on %s"
+            " (%.0f min)",
+            chosen,
+            ms,
+            rates[chosen],
+            negative_wav.name,
+            trace.seconds / 60,
+        )
+        out[ms] = (chosen, rates)
+    return out
 
 
 def heldout_clips(dataset_dir: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:

@@ -90,7 +90,8 @@ def export_onnx_int8(
         program.save(str(fp32))
         # Symbolic shape inference + graph cleanup so every tensor has a shape for calibration.
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
-        input_name = onnx.load(str(pre)).graph.input[0].name
+        graph = onnx.load(str(pre)).graph
+        input_name = graph.input[0].name
 
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:
@@ -100,7 +101,7 @@ def export_onnx_int8(
                 row = next(self._it, None)
                 return None if row is None else {input_name: row[None]}
 
-        overrides = _onnx_overrides(onnx.load(str(pre)).graph, activations or {})
+        overrides = _onnx_overrides(graph, activations or {})
         quantize_static(
             str(pre),
             str(path),
