@@ -46,7 +46,10 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     for backend in ("onnx", "tflite"):
         assert load_backend(spec, backend).name == backend
     metrics = spec.extra["metrics"]
-    assert set(metrics["test"]) >= {"teacher", "student_no_kd", "student_kd"}
+    assert set(metrics["test"]) >= {"teacher", "student_no_kd", "student_kd", "student_mined"}
+    assert metrics["shipped_student"] == "mined"
+    mined = spec.extra["training"]["hard_negatives"]
+    assert mined["from"] in ("no_kd", "kd") and mined["stream_windows"] > 500  # 1 min / 100 ms
     assert 0.0 <= metrics["agreement"]["agree_onnx_tflite"] <= 1.0
     assert metrics["tflite_io"]["input"]["dtype"] == "int8"
     assert 0.5 <= spec.default_threshold <= 0.99

@@ -30,6 +30,18 @@ def _other_spans(cal: dict[str, Any], smoothing_ms: int) -> str:
     )
 
 
+def _hard_negatives(mined: dict[str, Any] | None) -> list[str]:
+    if not mined:
+        return []
+    return [
+        f"- Hard negatives (`mined`): the `{mined['from']}` student, fine-tuned "
+        f"({mined['cfg']['epochs']} epochs) with the {mined['windows']} windows of a command-free "
+        f"stream of the training voices and music (`{mined['stream']}`, "
+        f"{mined['stream_windows']} windows, sentences with near-miss words) on which it scored "
+        f"a command >= {mined['threshold']:g}, added as `_unknown_`."
+    ]
+
+
 def write_card(spec: ModelSpec) -> Path:
     m: dict[str, Any] = spec.extra.get("metrics", {})
     t: dict[str, Any] = spec.extra.get("training", {})
@@ -102,6 +114,7 @@ def write_card(spec: ModelSpec) -> Path:
         f"- Teacher -> student by knowledge distillation (alpha {kd.get('alpha', '?')}, "
         f"temperature {kd.get('temperature', '?')});"
         f" shipped: `{m.get('shipped_student', '?')}`.",
+        *_hard_negatives(t.get("hard_negatives")),
         f"- INT8: onnxruntime static quantization and litert-torch PT2E, sharing the activation "
         f"scales of one calibration on "
         f"{t.get('calibration_windows', '?')} training windows. On {agree.get('n', '?')} held-out "

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from edge_asr.frontend import FrontendParams
-from edge_asr.model import ModelSpec, write_spec
+from edge_asr.model import DECODER_DEFAULTS, ModelSpec, write_spec
 
-from . import export, fit, nets
+from . import export, fit, mining, nets
 from .augment import VOICE_CONVERSION_FIELDS, AugmentConfig
 from .cachekey import stable_dict
 from .tts import DEFAULT_CACHE_DIR
@@ -42,6 +42,11 @@ class Preset:
     teacher_budget_s: float | None = None
     student_budget_s: float | None = None
     student_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Hard negatives: the chosen student is fine-tuned with the windows of a command-free
+    # training-voice stream on which it scores a command >= mine_threshold (0: off).
+    mine_threshold: float = 0.0
+    mine_minutes: float = 0.0
+    mine_tune: fit.TrainConfig = field(default_factory=fit.TrainConfig)
 
 
 PRESETS: dict[str, Preset] = {
@@ -65,6 +70,9 @@ PRESETS: dict[str, Preset] = {
         student=fit.TrainConfig(epochs=30, lr=5e-3, patience=6, label_smoothing=0.05),
         teacher_budget_s=32 * 60,
         student_budget_s=17 * 60,
+        mine_threshold=0.3,
+        mine_minutes=180.0,
+        mine_tune=fit.TrainConfig(epochs=8, lr=1e-3, patience=8, label_smoothing=0.05),
     ),
     # Smoke test of the whole pipeline in seconds.
     "tiny": Preset(
@@ -73,6 +81,9 @@ PRESETS: dict[str, Preset] = {
         student=fit.TrainConfig(epochs=6, lr=1e-2, batch_size=32, patience=10),
         calib_windows=64,
         max_train=1500,
+        mine_threshold=0.3,
+        mine_minutes=1.0,
+        mine_tune=fit.TrainConfig(epochs=2, lr=1e-3, batch_size=32, patience=10),
     ),
 }
 
@@ -157,6 +168,11 @@ def _dataset_recipe(dataset_dir: Path) -> dict[str, Any]:
     return dict(recipe) if isinstance(recipe, dict) else {}
 
 
+def training_voices(dataset_dir: Path) -> list[str]:
+    """The "engine:voice" names of the training split (none recorded: an empty list)."""
+    return list(_dataset_recipe(dataset_dir).get("voices", {}).get("train", []))
+
+
 def _best_val(result: dict[str, Any], select_on: str) -> float:
     """The validation figure (`select_on`) at a stage's best epoch."""
     for row in result.get("history", []):
@@ -196,9 +212,14 @@ def train_model(
     kd_alpha: float | None = None,
     kd_temperature: float | None = None,
     cache_dir: Path | None = None,
+    mining_wav: Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train, distil, quantize and write out_dir/{model.onnx, model.tflite, model.json}."""
+    """Train, distil, quantize and write out_dir/{model.onnx, model.tflite, model.json}.
+
+    With `mining_wav` (a command-free stream of training voices) and a preset that mines, the
+    chosen student is then fine-tuned on the hard negatives found in it.
+    """
     torch.set_num_threads(threads)
     started = time.perf_counter()
     p = PRESETS[preset]
@@ -263,12 +284,14 @@ def train_model(
 
     students: dict[str, nets.Student] = {}
     student_ck: dict[str, dict[str, Any]] = {}
+    student_keys: dict[str, str] = {}
     for kind, a in (("no_kd", 0.0), ("kd", alpha)):
         cfg = replace(s_cfg, kd_alpha=a)
         parent = t_key if a > 0 else None
         key = f"student-{kind}-" + _hash(
             {**base, "cfg": _cfg_key(cfg), "teacher": parent, "kwargs": p.student_kwargs}
         )
+        student_keys[kind] = key
 
         def run_student(cfg: fit.TrainConfig = cfg, kind: str = kind) -> dict[str, Any]:
             net = new_student()
@@ -298,6 +321,40 @@ def train_model(
     # tie): test is only reported.
     val_score = {k: _best_val(student_ck[k]["result"], s_cfg.select_on) for k in students}
     shipped = "kd" if val_score["kd"] >= val_score["no_kd"] else "no_kd"
+    mined_from = None
+    if mining_wav is not None and p.mine_threshold > 0:
+        m_cfg = replace(p.mine_tune, seed=seed)
+        m_key = "student-mined-" + _hash(
+            {
+                **base,
+                "parent": student_keys[shipped],
+                "stream": _file_digest([mining_wav]),
+                "threshold": p.mine_threshold,
+                "cfg": _cfg_key(m_cfg),
+            }
+        )
+
+        def run_mined() -> dict[str, Any]:
+            net = new_student()
+            net.load_state_dict(student_ck[shipped]["state"])
+            every = max(1, round(DECODER_DEFAULTS["infer_every_ms"] / frontend.hop_ms))
+            windows = mining.stream_windows(mining_wav, frontend, input_frames, every)
+            hard = mining.mine(net, windows, labels, p.mine_threshold)
+            tuned = mining.with_negatives(train, hard, labels.index("_unknown_"))
+            res = fit.fit(net, tuned, val, m_cfg, name="student-mined", progress=progress)
+            return {
+                "state": net.state_dict(),
+                "result": asdict(res),
+                "epochs": m_cfg.epochs,
+                "probe_samples_per_s": res.samples_per_s,
+                "hard_negatives": int(hard.shape[0]),
+                "stream_windows": int(windows.shape[0]),
+            }
+
+        student_ck["mined"] = _stage(cache, m_key, run_mined)
+        students["mined"] = new_student()
+        students["mined"].load_state_dict(student_ck["mined"]["state"])
+        shipped, mined_from = "mined", shipped
     deploy = nets.deploy_copy(students[shipped])
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -318,6 +375,11 @@ def train_model(
         "teacher": fit.predict_logits(teacher, test.x).numpy(),
         "student_no_kd": fit.predict_logits(students["no_kd"], test.x).numpy(),
         "student_kd": fit.predict_logits(students["kd"], test.x).numpy(),
+        **(
+            {"student_mined": fit.predict_logits(students["mined"], test.x).numpy()}
+            if "mined" in students
+            else {}
+        ),
         "student_fp32_deploy": export.run_torch(deploy, x_test),
         "int8_onnx": export.run_onnx(out_dir / "model.onnx", x_test),
         "int8_tflite": export.run_tflite(out_dir / "model.tflite", x_test),
@@ -377,6 +439,16 @@ def train_model(
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
         "kd": {"alpha": alpha, "temperature": temp, "targets": "teacher logits on clean windows"},
+        "hard_negatives": None
+        if mined_from is None
+        else {
+            "from": mined_from,
+            "threshold": p.mine_threshold,
+            "stream": mining_wav.name if mining_wav else None,
+            "stream_windows": student_ck["mined"]["stream_windows"],
+            "windows": student_ck["mined"]["hard_negatives"],
+            "cfg": asdict(replace(p.mine_tune, seed=seed)),
+        },
         "stages": stage_summary,
         "calibration_windows": len(calib),
         "export_s": round(export_s, 1),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,16 @@ SEGMENT_KINDS = ("speech", "music", "noise", "silence")
 SEGMENT_WEIGHTS = (0.6, 0.13, 0.12, 0.15)
 
 
-def _stream_voices(cache: TtsCache, rng: np.random.Generator) -> list[VoiceSpec]:
-    """Voices of every engine, a few speaking rates each (festival kept to few batches)."""
+def _stream_voices(
+    cache: TtsCache, rng: np.random.Generator, only: Collection[str] | None = None
+) -> list[VoiceSpec]:
+    """Voices of every engine (or those named "engine:voice" in `only`), a few speaking rates
+    each (festival kept to few batches)."""
     specs: list[VoiceSpec] = []
     for name, engine in cache.engines.items():
         for voice in engine.voices():
+            if only is not None and f"{name}:{voice}" not in only:
+                continue
             rates = (0.9, 1.0, 1.1)
             if name == "espeak":
                 variants = ["", "m3", "f2", "f4", "klatt", "m7"]
@@ -52,18 +57,24 @@ def make_negative_stream(
     commands: Sequence[str] = vocab.DEFAULT_COMMANDS,
     cache_dir: Path | None = None,
     progress: bool = True,
+    voices: Collection[str] | None = None,
+    music_split: int = 2,
 ) -> Path:
     """Write a 16 kHz mono 16-bit WAV with no command words, plus a JSON list of its segments.
 
     Sentences come from every engine and voice (the evaluation wants many speakers); music is
-    the held-out test track; levels vary from near-silence to loud.
+    the held-out test track; levels vary from near-silence to loud. A stream for training
+    (hard-negative mining) names the training split's voices and takes the training music
+    (`voices`, `music_split=0`).
     """
     root = Path(cache_dir or DEFAULT_CACHE_DIR)
     out = Path(out_path or root / f"negative-stream-{minutes:g}min-seed{seed}.wav")
     cache = TtsCache(root / "tts")
     rng = np.random.default_rng([seed, 4242])
     total = int(minutes * 60 * SAMPLE_RATE_HZ)
-    voices = _stream_voices(cache, rng)
+    speakers = _stream_voices(cache, rng, voices)
+    if not speakers:
+        raise ValueError(f"no TTS voice available among {sorted(voices or [])}")
     # Plan first, so all TTS (festival in batches) happens in one pass.
     plan: list[dict[str, Any]] = []
     planned = 0
@@ -71,7 +82,7 @@ def make_negative_stream(
     while planned < total:
         kind = SEGMENT_KINDS[int(rng.choice(len(SEGMENT_KINDS), p=SEGMENT_WEIGHTS))]
         if kind == "speech":
-            voice = voices[int(rng.integers(len(voices)))]
+            voice = speakers[int(rng.integers(len(speakers)))]
             plan.append({"kind": kind, "voice": voice})
             planned += int(1.5 * SAMPLE_RATE_HZ)  # an underestimate; the writer stops at `total`
             n_sentences += 1
@@ -88,7 +99,7 @@ def make_negative_stream(
         progress=progress,
         desc="tts negative stream",
     )
-    music = NoiseBank(music=load_music(2))  # the test split's track: never heard in training
+    music = NoiseBank(music=load_music(music_split))  # 2: the test track, never trained on
     out.parent.mkdir(parents=True, exist_ok=True)
     segments: list[dict[str, Any]] = []
     written = 0
