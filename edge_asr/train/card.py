@@ -30,6 +30,17 @@ def _other_spans(cal: dict[str, Any], smoothing_ms: int) -> str:
     )
 
 
+def _lineage(m: dict[str, Any], t: dict[str, Any]) -> str:
+    """How the shipped student was trained: distilled or not (validation chose), mined or not."""
+    shipped = m.get("shipped_student")
+    mined = t.get("hard_negatives") or {}
+    base = mined.get("from") if shipped == "mined" else shipped
+    if base is None:
+        return ""
+    how = "distilled from the teacher" if base == "kd" else "trained without distillation"
+    return f" ({how}{', then on hard negatives' if mined and shipped == 'mined' else ''})"
+
+
 def _hard_negatives(mined: dict[str, Any] | None) -> list[str]:
     if not mined:
         return []
@@ -77,8 +88,9 @@ def write_card(spec: ModelSpec) -> Path:
         "Internal classes `_silence_` and `_unknown_` are never published.",
         "",
         "## What it is",
-        f"- A distilled DS-CNN student, INT8: `model.onnx` ({files.get('model.onnx', '?')} bytes, "
-        f"QDQ) and `model.tflite` ({files.get('model.tflite', '?')} bytes, int8 in/out).",
+        f"- A DS-CNN student{_lineage(m, t)}, INT8: "
+        f"`model.onnx` ({files.get('model.onnx', '?')} bytes, QDQ) and "
+        f"`model.tflite` ({files.get('model.tflite', '?')} bytes, int8 in/out).",
         f"- {m.get('macs', {}).get('student', '?'):,} multiply-accumulates and "
         f"{m.get('params', {}).get('student', '?'):,} parameters per inference "
         f"(teacher: {m.get('macs', {}).get('teacher', '?'):,} MACs, "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,3 +60,29 @@ def with_negatives(train: fit.Split, negatives: torch.Tensor, label: int) -> fit
         torch.cat([train.y, torch.full((n,), label, dtype=torch.int64)]),
         np.concatenate([train.snr_db, np.full(n, np.nan, np.float32)]),
     )
+
+
+def fine_tune(
+    model: torch.nn.Module,
+    windows: torch.Tensor,
+    labels: Sequence[str],
+    threshold: float,
+    train: fit.Split,
+    val: fit.Split,
+    cfg: fit.TrainConfig,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Mine `windows` with `model`, then train it further (in place) on train + the negatives;
+    returns the stage record the recipe caches."""
+    hard = mine(model, windows, labels, threshold)
+    tuned = with_negatives(train, hard, list(labels).index("_unknown_"))
+    result = fit.fit(model, tuned, val, cfg, name="student-mined", progress=progress)
+    return {
+        "state": model.state_dict(),
+        "result": asdict(result),
+        "epochs": cfg.epochs,
+        "probe_samples_per_s": result.samples_per_s,
+        "hard_negatives": int(hard.shape[0]),
+        "stream_windows": int(windows.shape[0]),
+    }

@@ -339,17 +339,9 @@ def train_model(
             net.load_state_dict(student_ck[shipped]["state"])
             every = max(1, round(DECODER_DEFAULTS["infer_every_ms"] / frontend.hop_ms))
             windows = mining.stream_windows(mining_wav, frontend, input_frames, every)
-            hard = mining.mine(net, windows, labels, p.mine_threshold)
-            tuned = mining.with_negatives(train, hard, labels.index("_unknown_"))
-            res = fit.fit(net, tuned, val, m_cfg, name="student-mined", progress=progress)
-            return {
-                "state": net.state_dict(),
-                "result": asdict(res),
-                "epochs": m_cfg.epochs,
-                "probe_samples_per_s": res.samples_per_s,
-                "hard_negatives": int(hard.shape[0]),
-                "stream_windows": int(windows.shape[0]),
-            }
+            return mining.fine_tune(
+                net, windows, labels, p.mine_threshold, train, val, m_cfg, progress=progress
+            )
 
         student_ck["mined"] = _stage(cache, m_key, run_mined)
         students["mined"] = new_student()
