@@ -38,7 +38,7 @@ def _lineage(m: dict[str, Any], t: dict[str, Any]) -> str:
     if base is None:
         return ""
     how = "distilled from the teacher" if base == "kd" else "trained without distillation"
-    return f" ({how}{', then on hard negatives' if mined and shipped == 'mined' else ''})"
+    return f" ({how}{', then on hard negatives' if shipped == 'mined' else ''})"
 
 
 def _hard_negatives(mined: dict[str, Any] | None) -> list[str]:

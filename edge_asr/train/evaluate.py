@@ -165,10 +165,15 @@ def score_clips(ev: Evaluator, traces: Sequence[Trace], threshold: float) -> dic
 
 
 def false_accepts_per_hour(
-    ev: Evaluator, trace: Trace, thresholds: Sequence[float]
+    ev: Evaluator,
+    trace: Trace,
+    thresholds: Sequence[float],
+    settings: DecoderSettings | None = None,
 ) -> dict[float, float]:
+    """Detections per hour of `trace` at each threshold (decoder `settings`, else ev's)."""
     hours = trace.seconds / 3600
-    return {t: len(ev.detections(trace, t)) / hours for t in thresholds}
+    settings = settings or ev.settings
+    return {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in thresholds}
 
 
 def pick_threshold(
@@ -191,11 +196,10 @@ def calibrate(
     posteriors depend on the inference cadence only, the span is replayed."""
     audio = read_wav(negative_wav, ev.spec.frontend.sample_rate_hz)
     trace = ev.trace(audio, "_negative_", source=str(negative_wav))
-    hours = trace.seconds / 3600
     out = {}
     for ms in spans_ms:
         settings = ev.settings.model_copy(update={"smoothing_ms": ms})
-        rates = {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in THRESHOLDS}
+        rates = false_accepts_per_hour(ev, trace, THRESHOLDS, settings)
         chosen = pick_threshold(rates, target_per_hour, floor)
         log.info(
             "calibrated threshold %.2f for %d ms smoothing: %.2f false accepts/hour on %s"

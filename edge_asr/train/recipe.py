@@ -321,7 +321,7 @@ def train_model(
     # tie): test is only reported.
     val_score = {k: _best_val(student_ck[k]["result"], s_cfg.select_on) for k in students}
     shipped = "kd" if val_score["kd"] >= val_score["no_kd"] else "no_kd"
-    mined_from = None
+    hard_negatives = None  # the mining stage's summary for model.json, when it runs
     if mining_wav is not None and p.mine_threshold > 0:
         m_cfg = replace(p.mine_tune, seed=seed)
         m_key = "student-mined-" + _hash(
@@ -346,7 +346,15 @@ def train_model(
         student_ck["mined"] = _stage(cache, m_key, run_mined)
         students["mined"] = new_student()
         students["mined"].load_state_dict(student_ck["mined"]["state"])
-        shipped, mined_from = "mined", shipped
+        hard_negatives = {
+            "from": shipped,
+            "threshold": p.mine_threshold,
+            "stream": mining_wav.name,
+            "stream_windows": student_ck["mined"]["stream_windows"],
+            "windows": student_ck["mined"]["hard_negatives"],
+            "cfg": asdict(m_cfg),
+        }
+        shipped = "mined"
     deploy = nets.deploy_copy(students[shipped])
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -431,16 +439,7 @@ def train_model(
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),
         "kd": {"alpha": alpha, "temperature": temp, "targets": "teacher logits on clean windows"},
-        "hard_negatives": None
-        if mined_from is None
-        else {
-            "from": mined_from,
-            "threshold": p.mine_threshold,
-            "stream": mining_wav.name if mining_wav else None,
-            "stream_windows": student_ck["mined"]["stream_windows"],
-            "windows": student_ck["mined"]["hard_negatives"],
-            "cfg": asdict(replace(p.mine_tune, seed=seed)),
-        },
+        "hard_negatives": hard_negatives,
         "stages": stage_summary,
         "calibration_windows": len(calib),
         "export_s": round(export_s, 1),
