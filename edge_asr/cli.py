@@ -83,6 +83,27 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("files", nargs="+", type=Path, metavar="FILE")
     rec.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
+    cal = with_config(
+        sub.add_parser(
+            "calibrate",
+            help="pick a threshold from recordings of your own room (and voice)",
+            formatter_class=fmt,
+            epilog=EXIT_CODES,
+            description="Runs the recognizer over recordings of the place the device will"
+            " listen in, with no commands spoken (a few hours of everyday talk, TV, machines),"
+            " and prints false accepts per hour at each threshold, what fired at the model's"
+            " own threshold, and the lowest threshold at or above the model's that meets"
+            " --per-hour. With --commands DIR (DIR/<command>/*.wav, e.g. you saying each"
+            " command) it also prints the share of those clips each threshold recognizes.",
+        )
+    )
+    with_model(cal)
+    cal.add_argument("negatives", nargs="+", type=Path, metavar="WAV", help="command-free audio")
+    cal.add_argument("--commands", type=Path, metavar="DIR", help="clips: DIR/<command>/*.wav")
+    cal.add_argument(
+        "--per-hour", type=float, default=0.5, help="false accepts per hour to allow (0.5)"
+    )
+
     sub.add_parser("devices", help="list audio input devices")
 
     cfg = sub.add_parser("config", help="show or check the configuration")
@@ -162,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _health(settings, args.max_age_s)
         if args.command == "recognize":
             return _recognize(settings, args.files, args.json)
+        if args.command == "calibrate":
+            return _calibrate(settings, args.negatives, args.commands, args.per_hour)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -230,6 +253,34 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
             )
             print(f"{path}: {found or 'nothing recognized'}", flush=True)
     return EX_FAIL if failures else EX_OK
+
+
+def _calibrate(
+    settings: Settings, negatives: list[Path], commands_dir: Path | None, per_hour: float
+) -> int:
+    from .audio import AudioError
+    from .backends import load_backend
+    from .calibrate import labelled_clips, report_lines, site_report
+    from .model import default_model_dir, load_spec
+    from .pipeline import Recognizer
+
+    spec = load_spec(settings.model.path or default_model_dir())
+    backend = load_backend(spec, settings.model.backend, settings.model.threads)
+    recognizer = Recognizer(spec, backend, settings.decoder)
+    chunk = spec.frontend.sample_rate_hz * settings.audio.chunk_ms // 1000
+    try:
+        clips = labelled_clips(commands_dir, spec.commands) if commands_dir else []
+        if commands_dir and not clips:
+            raise ValueError(f"{commands_dir}: no <command>/*.wav files")
+        report = site_report(recognizer, settings.decoder, negatives, clips, per_hour, chunk)
+    except (AudioError, ValueError) as exc:
+        print(f"edge-asr: {exc}", file=sys.stderr)
+        return EX_FAIL
+    print(
+        f"{spec.name} {spec.version} on {backend.name}, {recognizer.describe()}; "
+        + "\n".join(report_lines(report, spec.default_threshold, per_hour))
+    )
+    return EX_OK if report.meets_target else EX_FAIL
 
 
 def _devices() -> int:

@@ -7,7 +7,7 @@ card's 4-SNR ones; each clip followed by the same 0.5 s of silence; and the same
 minutes of the negative stream. A command clip is correct
 when the engine's first detection is its command; a non-command (_unknown_) clip is a false
 accept when the engine detects anything. edge-asr's DET sweeps the decoder threshold by replay
-(evaluate.THRESHOLDS); pocketsphinx's sweeps the kws threshold exponent of every word together
+(calibrate.THRESHOLDS); pocketsphinx's sweeps the kws threshold exponent of every word together
 (re-decoding at each point, since kws detections cannot be replayed).
 """
 
@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from edge_asr.audio import read_wav
+from edge_asr.calibrate import THRESHOLDS
 from edge_asr.model import is_internal, load_spec
 from edge_asr.train.augment import load_music
-from edge_asr.train.evaluate import THRESHOLDS, Evaluator, heldout_clips, noisy
+from edge_asr.train.evaluate import Evaluator, heldout_clips, noisy
 
 from . import common, sphinx
 

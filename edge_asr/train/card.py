@@ -176,8 +176,9 @@ def write_card(spec: ModelSpec) -> Path:
         "Expect lower accuracy for accents, children and far-field speech than the TTS figures.",
         "- One window of about 1 s: commands longer than that (slow multi-word phrases) are cut.",
         "- The false-accept rate is measured on synthetic speech and music; real rooms (TV, "
-        "conversation) differ. Raise the threshold per command (`[model.thresholds]` or the "
-        "MQTT `set` topic) if a command fires on its own.",
+        "conversation) differ: `edge-asr calibrate room.wav` measures it on a recording of "
+        "yours. Raise the threshold per command (`[model.thresholds]` or the MQTT `set` topic) "
+        "if a command fires on its own.",
         "- `samples/` holds one held-out clip per command that this model recognizes: a smoke "
         "test for installs and images, chosen for being recognized, not an accuracy figure.",
         "",

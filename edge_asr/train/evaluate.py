@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +20,25 @@ import numpy.typing as npt
 
 from ..audio import read_wav
 from ..backends import load_backend
+from ..calibrate import (
+    THRESHOLDS,
+    Event,
+    labelled_clips,
+    pick_threshold,
+    replay,
+    trace_audio,
+)
 from ..config import DecoderSettings
-from ..decoder import Decoder, Detection
+from ..decoder import Detection
 from ..model import ModelSpec, is_internal, load_spec
-from ..pipeline import Recognizer, smoothing_steps
+from ..pipeline import Recognizer
 from .augment import coloured_noise, load_music
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
 SNRS_DB: tuple[float | None, ...] = (None, 20.0, 10.0, 0.0)
 HUMAN_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-
-Event = tuple[float, float, "npt.NDArray[np.float32] | None"]
 
 
 @dataclass
@@ -45,42 +50,6 @@ class Trace:
     seconds: float
     snr_db: float | None = None
     source: str = ""
-
-
-def trace_audio(recognizer: Recognizer, audio: npt.NDArray[np.int16], chunk: int) -> list[Event]:
-    """Feed audio like the microphone would (plus the trailing pad `recognize` adds)."""
-    events: list[Event] = []
-    recognizer.reset()
-    recognizer.posterior_hook = lambda now, start, post: events.append((now, start, post))
-    padded = np.concatenate(
-        [audio, np.zeros(recognizer.spec.frontend.sample_rate_hz // 2, np.int16)]
-    )
-    for pos in range(0, padded.shape[0], chunk):
-        recognizer.feed(padded[pos : pos + chunk])
-    recognizer.posterior_hook = None
-    return events
-
-
-def replay(
-    events: Iterable[Event], spec: ModelSpec, threshold: float, settings: DecoderSettings
-) -> list[Detection]:
-    """The detections the decoder would make at one global threshold."""
-    decoder = Decoder(
-        spec.labels,
-        {},
-        threshold,
-        smoothing_steps=smoothing_steps(settings, spec),
-        refractory_s=settings.refractory_ms / 1000,
-    )
-    found = []
-    for now, start, post in events:
-        if post is None:
-            decoder.reset()
-            continue
-        detection = decoder.update(post, now, start)
-        if detection is not None:
-            found.append(detection)
-    return found
 
 
 @dataclass
@@ -176,14 +145,6 @@ def false_accepts_per_hour(
     return {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in thresholds}
 
 
-def pick_threshold(
-    rates: dict[float, float], target_per_hour: float = 0.5, floor: float = 0.5
-) -> float:
-    """Lowest threshold >= floor whose false accepts per hour meet the target (else the highest)."""
-    ok = [t for t in sorted(rates) if t >= floor and rates[t] <= target_per_hour]
-    return ok[0] if ok else max(rates)
-
-
 def calibrate(
     ev: Evaluator,
     negative_wav: Path,
@@ -215,15 +176,8 @@ def calibrate(
 
 
 def heldout_clips(dataset_dir: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:
-    """The held-out test clips and their labels (folders name a phrase with "_" for spaces)."""
-    by_folder = {label.replace(" ", "_"): label for label in labels}
-    root = dataset_dir / "test_wav"
-    clips = []
-    for path in sorted(root.glob("*/*.wav")):
-        if path.parent.name not in by_folder:
-            raise ValueError(f"{path}: folder {path.parent.name!r} is not a label of the model")
-        clips.append((path, by_folder[path.parent.name]))
-    return clips
+    """The held-out test clips and their labels."""
+    return labelled_clips(dataset_dir / "test_wav", labels)
 
 
 def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:

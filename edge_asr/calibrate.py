@@ -1,0 +1,188 @@
+"""Thresholds from recordings: trace audio through the Recognizer once, replay the decoder.
+
+`edge-asr calibrate` uses this on a device's own recordings (the room's everyday sound, and
+optionally the user saying the commands); the model factory uses the same functions on its
+synthetic streams and held-out clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import read_wav
+from .config import DecoderSettings
+from .decoder import Decoder, Detection
+from .model import ModelSpec
+from .pipeline import Recognizer, smoothing_steps
+
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
+
+# (stream time, utterance start, posteriors) of one inference; posteriors None = gate closed.
+Event = tuple[float, float, "npt.NDArray[np.float32] | None"]
+
+
+def trace_audio(recognizer: Recognizer, audio: npt.NDArray[np.int16], chunk: int) -> list[Event]:
+    """Feed audio like the microphone would (plus the trailing pad `recognize` adds)."""
+    events: list[Event] = []
+    recognizer.reset()
+    recognizer.posterior_hook = lambda now, start, post: events.append((now, start, post))
+    padded = np.concatenate(
+        [audio, np.zeros(recognizer.spec.frontend.sample_rate_hz // 2, np.int16)]
+    )
+    for pos in range(0, padded.shape[0], chunk):
+        recognizer.feed(padded[pos : pos + chunk])
+    recognizer.posterior_hook = None
+    return events
+
+
+def replay(
+    events: Iterable[Event], spec: ModelSpec, threshold: float, settings: DecoderSettings
+) -> list[Detection]:
+    """The detections the decoder would make at one global threshold."""
+    decoder = Decoder(
+        spec.labels,
+        {},
+        threshold,
+        smoothing_steps=smoothing_steps(settings, spec),
+        refractory_s=settings.refractory_ms / 1000,
+    )
+    found = []
+    for now, start, post in events:
+        if post is None:
+            decoder.reset()
+            continue
+        detection = decoder.update(post, now, start)
+        if detection is not None:
+            found.append(detection)
+    return found
+
+
+def pick_threshold(
+    rates: dict[float, float], target_per_hour: float = 0.5, floor: float = 0.5
+) -> float:
+    """Lowest threshold >= floor whose false accepts per hour meet the target (else the highest)."""
+    ok = [t for t in sorted(rates) if t >= floor and rates[t] <= target_per_hour]
+    return ok[0] if ok else max(rates)
+
+
+@dataclass
+class SiteReport:
+    """What the model does on one site's recordings, threshold by threshold."""
+
+    seconds: float  # of negative audio
+    rates: dict[float, float]  # threshold -> false accepts per hour
+    false_accepts: list[tuple[str, Detection]]  # (file, detection) at the model's threshold
+    recall: dict[float, float] | None  # threshold -> share of command clips heard right
+    command_clips: int
+    recommended: float
+    meets_target: bool
+
+
+def site_report(
+    recognizer: Recognizer,
+    settings: DecoderSettings,
+    negatives: Sequence[Path],
+    commands: Sequence[tuple[Path, str]],
+    target_per_hour: float,
+    chunk: int,
+) -> SiteReport:
+    """Rates on the negative recordings and, given clips of the commands, the recall they cost.
+
+    The recommendation never goes below the model's own threshold (calibrated on hours of
+    speech and music): a quiet recording proves little about the talk and TV a room will hear.
+    """
+    spec = recognizer.spec
+    rate = spec.frontend.sample_rate_hz
+    model_threshold = spec.default_threshold
+    grid = sorted({*THRESHOLDS, model_threshold})
+    seconds = 0.0
+    traces = []
+    for path in negatives:
+        audio = read_wav(path, rate)
+        seconds += audio.shape[0] / rate
+        traces.append((path, trace_audio(recognizer, audio, chunk)))
+    hours = max(seconds, 1e-9) / 3600
+    counts = dict.fromkeys(grid, 0)
+    false_accepts: list[tuple[str, Detection]] = []
+    for path, events in traces:
+        for t in grid:
+            found = replay(events, spec, t, settings)
+            counts[t] += len(found)
+            if t == model_threshold:
+                false_accepts += [(str(path), d) for d in found]
+    rates = {t: n / hours for t, n in counts.items()}
+    recall = None
+    if commands:
+        heard = dict.fromkeys(grid, 0)
+        for path, label in commands:
+            events = trace_audio(recognizer, read_wav(path, rate), chunk)
+            for t in grid:
+                found = replay(events, spec, t, settings)
+                heard[t] += bool(found) and found[0].command == label
+        recall = {t: heard[t] / len(commands) for t in grid}
+    chosen = pick_threshold(rates, target_per_hour, floor=model_threshold)
+    return SiteReport(
+        seconds,
+        rates,
+        false_accepts,
+        recall,
+        len(commands),
+        chosen,
+        rates[chosen] <= target_per_hour,
+    )
+
+
+def labelled_clips(folder: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:
+    """WAV files under `folder/<label>/` (spaces in a label written as "_") and their labels."""
+    by_folder = {label.replace(" ", "_"): label for label in labels}
+    clips = []
+    for path in sorted(folder.glob("*/*.wav")):
+        if path.parent.name not in by_folder:
+            raise ValueError(
+                f"{path}: folder {path.parent.name!r} is not one of {', '.join(by_folder)}"
+            )
+        clips.append((path, by_folder[path.parent.name]))
+    return clips
+
+
+def report_lines(report: SiteReport, own: float, per_hour: float) -> list[str]:
+    """The report as `edge-asr calibrate` prints it; `own` is the model's threshold."""
+    lines = [
+        f"{report.seconds / 60:.1f} min of command-free audio (one false accept ="
+        f" {3600 / max(report.seconds, 1e-9):.2f} per hour)",
+        "threshold  false accepts/hour" + ("  commands heard" if report.recall else ""),
+    ]
+    for t in sorted(report.rates):
+        if t < own - 0.1:
+            continue  # far below the model's own threshold: not worth a row each
+        row = f"{t:9.2f}  {report.rates[t]:18.2f}"
+        if report.recall:
+            row += f"  {100 * report.recall[t]:13.1f} %"
+        if t == own:
+            row += "  <- model"
+        if t == report.recommended and report.meets_target:
+            row += "  <- recommended"
+        lines.append(row)
+    if report.recall:
+        lines.append(f"commands heard = first detection right, of {report.command_clips} clips")
+    for path, det in report.false_accepts:
+        lines.append(
+            f"false accept at {own:.2f}: {det.command} ({det.score:.2f})"
+            f" at {det.end_s:.1f} s in {path}"
+        )
+    if not report.meets_target:
+        lines.append(
+            f"no threshold meets {per_hour:g} false accepts per hour on this audio: raise the"
+            " thresholds of the commands above (`[model.thresholds]`), or mute the device"
+            " while that sound plays"
+        )
+    elif report.recommended == own:
+        lines.append(f"the model's threshold {own:.2f} meets {per_hour:g} per hour here")
+    else:
+        lines.append(f"recommended: [model.thresholds] default = {report.recommended:.2f}")
+    return lines

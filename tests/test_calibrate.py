@@ -1,0 +1,127 @@
+"""`edge-asr calibrate`: thresholds from a site's own recordings, with the shipped model."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from edge_asr.model import default_model_dir, load_spec
+
+MODEL = default_model_dir()
+SAMPLES = sorted((MODEL / "samples").glob("*.wav"))
+RATE = 16000
+
+
+def write_wav(path: Path, audio: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(audio.astype("<i2").tobytes())
+    return path
+
+
+def read(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+
+
+def calibrate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_asr.cli", "calibrate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def rows(stdout: str) -> dict[float, list[str]]:
+    """threshold -> the other columns of its table row."""
+    table = {}
+    for line in stdout.splitlines():
+        if re.match(r"\s+0\.\d\d\s", line):
+            first, *rest = line.split()
+            table[float(first)] = rest
+    return table
+
+
+def quiet_room(seconds: float) -> np.ndarray:
+    """Faint noise with a door-slam-like thump every 20 s: sound, but no speech."""
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 30, int(seconds * RATE))
+    for start in range(5 * RATE, audio.shape[0] - RATE, 20 * RATE):
+        audio[start : start + 1600] += rng.normal(0, 6000, 1600) * np.hanning(1600)
+    return np.clip(audio, -32768, 32767)
+
+
+def test_a_quiet_site_keeps_the_model_threshold_and_shows_what_raising_it_costs(
+    tmp_path: Path,
+) -> None:
+    own = load_spec(MODEL).default_threshold
+    site = write_wav(tmp_path / "site.wav", quiet_room(120))
+    mine = tmp_path / "mine"
+    for sample in SAMPLES:  # "my own voice": one clip per command folder
+        (mine / sample.stem).mkdir(parents=True)
+        shutil.copyfile(sample, mine / sample.stem / "1.wav")
+    done = calibrate(site, "--commands", mine)
+    assert done.returncode == 0, done.stderr
+    table = rows(done.stdout)
+    assert "<- model" in " ".join(table[own]) and "<- recommended" in " ".join(table[own])
+    assert all(float(r[0]) == 0.0 for r in table.values()), done.stdout  # nothing fired
+    heard = [float(table[t][1]) for t in sorted(table)]
+    # The samples are clips this model recognizes at its threshold; stricter ones hear fewer.
+    assert float(table[own][1]) == 100.0, done.stdout
+    assert heard == sorted(heard, reverse=True) and heard[-1] < 100.0, done.stdout
+    assert "2.0 min of command-free audio" in done.stdout
+    assert f"of {len(SAMPLES)} clips" in done.stdout
+
+
+def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
+    tmp_path: Path,
+) -> None:
+    """A TV saying "one" in the room: reported with its time, and the recommended threshold is
+    the lowest one at which it no longer fires."""
+    own = load_spec(MODEL).default_threshold
+    clip = read(MODEL / "samples" / "one.wav")
+    audio = np.concatenate([quiet_room(30)[: 10 * RATE], clip, quiet_room(30)])
+    done = calibrate(write_wav(tmp_path / "tv.wav", audio))
+    assert done.returncode == 0, done.stdout + done.stderr
+    fired = re.search(r"false accept at [\d.]+: one \(([\d.]+)\) at ([\d.]+) s", done.stdout)
+    assert fired, done.stdout
+    assert 10.0 < float(fired.group(2)) < 12.5
+    recommended = float(re.search(r"default = ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    table = rows(done.stdout)
+    assert recommended > own and recommended > float(fired.group(1)) - 0.005  # printed %.2f
+    assert float(table[recommended][0]) == 0.0
+    below = max(t for t in table if t < recommended)
+    assert float(table[below][0]) > 0.5
+
+
+def test_commands_throughout_the_site_audio_mean_no_threshold_is_safe(tmp_path: Path) -> None:
+    gap = np.zeros(RATE, np.int16)
+    audio = np.concatenate([np.concatenate([read(s), gap]) for s in SAMPLES])
+    done = calibrate(write_wav(tmp_path / "talk.wav", audio), "--per-hour", "1")
+    assert done.returncode == 1
+    assert "no threshold meets 1 false accepts per hour" in done.stdout
+    assert len(re.findall(r"^false accept at", done.stdout, re.M)) >= len(SAMPLES) // 2
+
+
+def test_bad_inputs_name_the_file_or_folder(tmp_path: Path) -> None:
+    missing = calibrate(tmp_path / "nope.wav")
+    assert missing.returncode == 1 and "nope.wav: not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    site = write_wav(tmp_path / "site.wav", quiet_room(5))
+    (tmp_path / "mine" / "lights_on").mkdir(parents=True)
+    shutil.copyfile(SAMPLES[0], tmp_path / "mine" / "lights_on" / "1.wav")
+    wrong = calibrate(site, "--commands", tmp_path / "mine")
+    assert wrong.returncode == 1 and "'lights_on' is not one of" in wrong.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = calibrate(site, "--commands", empty)
+    assert none.returncode == 1 and "no <command>/*.wav files" in none.stderr
