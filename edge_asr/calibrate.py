@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +82,7 @@ class SiteReport:
     command_clips: int
     recommended: float
     meets_target: bool
+    model_threshold: float
 
 
 def site_report(
@@ -134,6 +136,7 @@ def site_report(
         len(commands),
         chosen,
         rates[chosen] <= target_per_hour,
+        model_threshold,
     )
 
 
@@ -150,8 +153,9 @@ def labelled_clips(folder: Path, labels: Sequence[str]) -> list[tuple[Path, str]
     return clips
 
 
-def report_lines(report: SiteReport, own: float, per_hour: float) -> list[str]:
-    """The report as `edge-asr calibrate` prints it; `own` is the model's threshold."""
+def report_lines(report: SiteReport, per_hour: float) -> list[str]:
+    """The report as `edge-asr calibrate` prints it."""
+    own = report.model_threshold
     lines = [
         f"{report.seconds / 60:.1f} min of command-free audio (one false accept ="
         f" {3600 / max(report.seconds, 1e-9):.2f} per hour)",
@@ -186,3 +190,21 @@ def report_lines(report: SiteReport, own: float, per_hour: float) -> list[str]:
     else:
         lines.append(f"recommended: [model.thresholds] default = {report.recommended:.2f}")
     return lines
+
+
+def report_json(report: SiteReport) -> dict[str, Any]:
+    """The report for scripts (`edge-asr calibrate --json`); thresholds as "0.86" keys."""
+    return {
+        "minutes": round(report.seconds / 60, 2),
+        "model_threshold": report.model_threshold,
+        "recommended": report.recommended if report.meets_target else None,
+        "false_accepts_per_hour": {f"{t:.2f}": round(r, 3) for t, r in report.rates.items()},
+        "commands_heard": (
+            {f"{t:.2f}": round(r, 4) for t, r in report.recall.items()} if report.recall else None
+        ),
+        "command_clips": report.command_clips,
+        "false_accepts": [
+            {"file": path, "command": d.command, "score": round(d.score, 4), "end_s": d.end_s}
+            for path, d in report.false_accepts
+        ],
+    }

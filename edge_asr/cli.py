@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--per-hour", type=float, default=0.5, help="false accepts per hour to allow (0.5)"
     )
+    cal.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     sub.add_parser("devices", help="list audio input devices")
 
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "recognize":
             return _recognize(settings, args.files, args.json)
         if args.command == "calibrate":
-            return _calibrate(settings, args.negatives, args.commands, args.per_hour)
+            return _calibrate(settings, args.negatives, args.commands, args.per_hour, args.json)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -256,11 +257,15 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
 
 
 def _calibrate(
-    settings: Settings, negatives: list[Path], commands_dir: Path | None, per_hour: float
+    settings: Settings,
+    negatives: list[Path],
+    commands_dir: Path | None,
+    per_hour: float,
+    as_json: bool,
 ) -> int:
     from .audio import AudioError
     from .backends import load_backend
-    from .calibrate import labelled_clips, report_lines, site_report
+    from .calibrate import labelled_clips, report_json, report_lines, site_report
     from .model import default_model_dir, load_spec
     from .pipeline import Recognizer
 
@@ -276,10 +281,13 @@ def _calibrate(
     except (AudioError, ValueError) as exc:
         print(f"edge-asr: {exc}", file=sys.stderr)
         return EX_FAIL
-    print(
-        f"{spec.name} {spec.version} on {backend.name}, {recognizer.describe()}; "
-        + "\n".join(report_lines(report, spec.default_threshold, per_hour))
-    )
+    if as_json:
+        print(json.dumps({"model": spec.name, "version": spec.version, **report_json(report)}))
+    else:
+        print(
+            f"{spec.name} {spec.version} on {backend.name}, {recognizer.describe()}; "
+            + "\n".join(report_lines(report, per_hour))
+        )
     return EX_OK if report.meets_target else EX_FAIL
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -101,6 +102,16 @@ def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
     assert float(table[recommended][0]) == 0.0
     below = max(t for t in table if t < recommended)
     assert float(table[below][0]) > 0.5
+
+    # The same report for scripts that provision many devices.
+    as_json = calibrate(tmp_path / "tv.wav", "--json")
+    assert as_json.returncode == 0
+    report = json.loads(as_json.stdout)
+    assert report["recommended"] == recommended and report["model_threshold"] == own
+    assert [f["command"] for f in report["false_accepts"]] == ["one"]
+    assert report["false_accepts_per_hour"][f"{recommended:.2f}"] == 0.0
+    assert abs(report["false_accepts_per_hour"][f"{below:.2f}"] - float(table[below][0])) < 0.01
+    assert report["commands_heard"] is None
 
 
 def test_commands_throughout_the_site_audio_mean_no_threshold_is_safe(tmp_path: Path) -> None:
