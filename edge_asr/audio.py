@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,20 +42,49 @@ class AudioSource(Protocol):
 
 def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
     """A whole WAV file as mono int16 at sample_rate_hz (mixed down and resampled if needed)."""
+    return np.concatenate([np.zeros(0, np.int16), *iter_wav(path, sample_rate_hz, block_s=None)])
+
+
+def iter_wav(path: Path, sample_rate_hz: int, block_s: float | None = 10.0) -> Iterator[Int16Array]:
+    """A WAV file as mono int16 blocks at sample_rate_hz, read block_s at a time (None: at
+    once), so hours of audio never sit in memory whole. Errors name the file."""
     try:
-        with wave.open(str(path), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            raw = wav.readframes(wav.getnframes())
+        wav = wave.open(str(path), "rb")  # noqa: SIM115 (closed by the `with` below)
     except FileNotFoundError:
         raise AudioError(f"{path}: not found") from None
     except (wave.Error, EOFError, OSError, RuntimeError) as exc:
-        # RuntimeError: the wave module's chunk reader on a chunk size past the end of the file
-        reason = str(exc) or type(exc).__name__
-        raise AudioError(f"{path}: not a readable PCM WAV file ({reason})") from None
-    if width not in (1, 2, 4):
-        raise AudioError(f"{path}: {8 * width}-bit samples are not supported (use 8/16/32-bit PCM)")
-    if rate < 4000 or rate > 192000:
-        raise AudioError(f"{path}: sample rate {rate} Hz is out of range")
+        raise _unreadable(path, exc) from None
+    with wav:
+        channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+        if width not in (1, 2, 4):
+            raise AudioError(
+                f"{path}: {8 * width}-bit samples are not supported (use 8/16/32-bit PCM)"
+            )
+        if rate < 4000 or rate > 192000:
+            raise AudioError(f"{path}: sample rate {rate} Hz is out of range")
+        frames = max(1, wav.getnframes() if block_s is None else int(block_s * rate))
+        resampler = Resampler(rate, sample_rate_hz) if rate != sample_rate_hz else None
+        while True:
+            try:
+                raw = wav.readframes(frames)
+            except (wave.Error, EOFError, OSError, RuntimeError) as exc:
+                raise _unreadable(path, exc) from None
+            last = len(raw) < frames * width * channels
+            samples = _to_mono_int16(raw, width, channels)
+            if resampler is not None:
+                samples = resampler.process(samples, final=last)
+            if samples.shape[0]:
+                yield samples
+            if last:
+                return
+
+
+def _unreadable(path: Path, exc: Exception) -> AudioError:
+    # RuntimeError: the wave module's chunk reader on a chunk size past the end of the file
+    return AudioError(f"{path}: not a readable PCM WAV file ({str(exc) or type(exc).__name__})")
+
+
+def _to_mono_int16(raw: bytes, width: int, channels: int) -> Int16Array:
     usable = len(raw) - len(raw) % (width * channels)
     if width == 1:
         samples = (np.frombuffer(raw[:usable], np.uint8).astype(np.int16) - 128) * 256
@@ -64,8 +94,6 @@ def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
         samples = (np.frombuffer(raw[:usable], "<i4") >> 16).astype(np.int16)
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
-    if rate != sample_rate_hz:
-        samples = Resampler(rate, sample_rate_hz).process(samples, final=True)
     return samples
 
 

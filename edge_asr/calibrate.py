@@ -7,7 +7,8 @@ synthetic streams and held-out clips.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .audio import read_wav
+from .audio import iter_wav, read_wav
 from .config import DecoderSettings
 from .decoder import Decoder, Detection
 from .model import ModelSpec
@@ -29,14 +30,27 @@ Event = tuple[float, float, "npt.NDArray[np.float32] | None"]
 
 def trace_audio(recognizer: Recognizer, audio: npt.NDArray[np.int16], chunk: int) -> list[Event]:
     """Feed audio like the microphone would (plus the trailing pad `recognize` adds)."""
+    return trace_blocks(recognizer, [audio], chunk)
+
+
+def trace_blocks(
+    recognizer: Recognizer, blocks: Iterable[npt.NDArray[np.int16]], chunk: int
+) -> list[Event]:
+    """trace_audio over audio that arrives in blocks of any size (a long file read piecewise):
+    the recognizer still sees `chunk`-sized pieces, so the events are the same."""
     events: list[Event] = []
     recognizer.reset()
     recognizer.posterior_hook = lambda now, start, post: events.append((now, start, post))
-    padded = np.concatenate(
-        [audio, np.zeros(recognizer.spec.frontend.sample_rate_hz // 2, np.int16)]
-    )
-    for pos in range(0, padded.shape[0], chunk):
-        recognizer.feed(padded[pos : pos + chunk])
+    pad = np.zeros(recognizer.spec.frontend.sample_rate_hz // 2, np.int16)
+    carry = np.zeros(0, np.int16)
+    for block in itertools.chain(blocks, [pad]):
+        audio = np.concatenate([carry, block])
+        whole = audio.shape[0] - audio.shape[0] % chunk
+        for pos in range(0, whole, chunk):
+            recognizer.feed(audio[pos : pos + chunk])
+        carry = audio[whole:]
+    if carry.shape[0]:
+        recognizer.feed(carry)
     recognizer.posterior_hook = None
     return events
 
@@ -105,9 +119,11 @@ def site_report(
     seconds = 0.0
     traces = []
     for path in negatives:
-        audio = read_wav(path, rate)
-        seconds += audio.shape[0] / rate
-        traces.append((path, trace_audio(recognizer, audio, chunk)))
+        lengths: list[int] = []  # hours of audio are read block by block, never held whole
+        traces.append(
+            (path, trace_blocks(recognizer, _tally(iter_wav(path, rate), lengths), chunk))
+        )
+        seconds += sum(lengths) / rate
     hours = max(seconds, 1e-9) / 3600
     counts = dict.fromkeys(grid, 0)
     false_accepts: list[tuple[str, Detection]] = []
@@ -138,6 +154,14 @@ def site_report(
         rates[chosen] <= target_per_hour,
         model_threshold,
     )
+
+
+def _tally(
+    blocks: Iterable[npt.NDArray[np.int16]], lengths: list[int]
+) -> Iterator[npt.NDArray[np.int16]]:
+    for block in blocks:
+        lengths.append(block.shape[0])
+        yield block
 
 
 def labelled_clips(folder: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:

@@ -7,12 +7,17 @@ import re
 import shutil
 import subprocess
 import sys
+import tracemalloc
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from edge_asr.backends import load_backend
+from edge_asr.calibrate import site_report, trace_audio, trace_blocks
+from edge_asr.config import DecoderSettings
 from edge_asr.model import default_model_dir, load_spec
+from edge_asr.pipeline import Recognizer
 
 MODEL = default_model_dir()
 SAMPLES = sorted((MODEL / "samples").glob("*.wav"))
@@ -136,3 +141,26 @@ def test_bad_inputs_name_the_file_or_folder(tmp_path: Path) -> None:
     empty.mkdir()
     none = calibrate(site, "--commands", empty)
     assert none.returncode == 1 and "no <command>/*.wav files" in none.stderr
+
+
+def test_long_recordings_are_traced_block_by_block(tmp_path: Path) -> None:
+    """Hours of room audio never sit in memory whole, and reading them in blocks changes no
+    inference: the events equal those of the whole file fed chunk by chunk."""
+    spec = load_spec(MODEL)
+    recognizer = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    audio = np.concatenate([quiet_room(30)[: 7 * RATE], read(SAMPLES[0]), quiet_room(20)])
+    whole = trace_audio(recognizer, audio.astype(np.int16), 1600)
+    sizes = np.random.default_rng(1).integers(1, 9000, 400)
+    cuts = np.cumsum(sizes)[np.cumsum(sizes) < audio.shape[0]]
+    blocks = trace_blocks(recognizer, np.split(audio.astype(np.int16), cuts), 1600)
+    assert [(t, s) for t, s, _ in blocks] == [(t, s) for t, s, _ in whole]
+    posts = [(a, b) for (_, _, a), (_, _, b) in zip(whole, blocks, strict=True) if a is not None]
+    assert posts and all(np.array_equal(a, b) for a, b in posts)
+
+    site = write_wav(tmp_path / "evening.wav", quiet_room(600))  # 10 min, 19 MB of samples
+    tracemalloc.start()
+    report = site_report(recognizer, DecoderSettings(), [site], [], 0.5, 1600)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert report.seconds == 600.0
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB for a 19 MB recording"
