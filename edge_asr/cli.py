@@ -105,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
+    rec_room = with_config(
+        sub.add_parser(
+            "record",
+            help="record the microphone to a WAV file (room audio for `calibrate`)",
+            formatter_class=fmt,
+            epilog=EXIT_CODES,
+            description="Records 16 kHz mono from the configured input device (audio.device, or"
+            " --device) through the same capture path as `run`, until --minutes have passed or"
+            " SIGINT/SIGTERM; what was recorded is kept. Stop the daemon first if the device"
+            " cannot be shared.",
+        )
+    )
+    rec_room.add_argument("out", type=Path, metavar="WAV", help="file to write")
+    rec_room.add_argument("--minutes", type=float, default=60.0, help="how long (60)")
+    rec_room.add_argument("--device", help="input device index or name substring")
+
     sub.add_parser("devices", help="list audio input devices")
 
     cfg = sub.add_parser("config", help="show or check the configuration")
@@ -186,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _recognize(settings, args.files, args.json)
         if args.command == "calibrate":
             return _calibrate(settings, args.negatives, args.commands, args.per_hour, args.json)
+        if args.command == "record":
+            return _record(settings, args.out, args.minutes)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -289,6 +307,14 @@ def _calibrate(
             + "\n".join(report_lines(report, per_hour))
         )
     return EX_OK if report.meets_target else EX_FAIL
+
+
+def _record(settings: Settings, out: Path, minutes: float) -> int:
+    from .record import record
+
+    seconds = record(settings.audio, out, minutes * 60)
+    print(f"wrote {out}: {seconds / 60:.1f} min at 16000 Hz")
+    return EX_OK
 
 
 def _devices() -> int:

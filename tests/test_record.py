@@ -1,0 +1,86 @@
+"""`edge-asr record` captures the (virtual PulseAudio) microphone into a WAV that `recognize`
+and `calibrate` can use, and keeps what it has when stopped early."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pulse_mic import VirtualMic
+
+from edge_asr.model import default_model_dir
+
+pytestmark = pytest.mark.pulse
+SAMPLE = default_model_dir() / "samples" / "stop.wav"
+
+
+def edge_asr(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "edge_asr.cli", *map(str, args)]
+
+
+def audio_of(path: Path) -> tuple[np.ndarray, int, int]:
+    with wave.open(str(path)) as wav:
+        frames = wav.readframes(wav.getnframes())
+        return np.frombuffer(frames, "<i2"), wav.getframerate(), wav.getnchannels()
+
+
+def test_records_what_the_microphone_hears(tmp_path: Path, virtual_mic: VirtualMic) -> None:
+    out = tmp_path / "room.wav"
+    proc = subprocess.Popen(
+        edge_asr("record", out, "--minutes", "0.1"),
+        env=virtual_mic.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)  # the sound server's first buffers
+    virtual_mic.play(SAMPLE)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "wrote" in stdout and "0.1 min" in stdout
+    samples, rate, channels = audio_of(out)
+    assert (rate, channels) == (16000, 1)
+    assert abs(samples.shape[0] - 6 * 16000) <= 1600  # 0.1 min, to a chunk
+    assert np.abs(samples).max() > 1000  # the clip, not silence
+    heard = subprocess.run(
+        edge_asr("recognize", "--json", out), capture_output=True, text=True, timeout=120
+    )
+    detections = json.loads(heard.stdout)["detections"]
+    assert [d["command"] for d in detections] == ["stop"], heard.stdout
+
+
+def test_sigint_ends_the_recording_and_keeps_it(tmp_path: Path, virtual_mic: VirtualMic) -> None:
+    out = tmp_path / "room.wav"
+    proc = subprocess.Popen(
+        edge_asr("record", out, "--minutes", "5"),
+        env=virtual_mic.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    samples, rate, _ = audio_of(out)  # a complete header: readable
+    assert rate == 16000 and 0.5 * 16000 < samples.shape[0] < 4.5 * 16000, stdout
+
+
+def test_no_device_is_a_clear_error(tmp_path: Path, virtual_mic: VirtualMic) -> None:
+    done = subprocess.run(
+        edge_asr("record", tmp_path / "x.wav", "--minutes", "0.1", "--device", "no-such-mic"),
+        env=virtual_mic.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 69, done.stderr
+    assert "no-such-mic" in done.stderr and "Traceback" not in done.stderr
