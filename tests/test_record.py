@@ -25,6 +25,16 @@ def edge_asr(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "edge_asr.cli", *map(str, args)]
 
 
+def start_recording(out: Path, minutes: str, mic: VirtualMic) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        edge_asr("record", out, "--minutes", minutes),
+        env=mic.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def audio_of(path: Path) -> tuple[np.ndarray, int, int]:
     with wave.open(str(path)) as wav:
         frames = wav.readframes(wav.getnframes())
@@ -33,13 +43,7 @@ def audio_of(path: Path) -> tuple[np.ndarray, int, int]:
 
 def test_records_what_the_microphone_hears(tmp_path: Path, virtual_mic: VirtualMic) -> None:
     out = tmp_path / "room.wav"
-    proc = subprocess.Popen(
-        edge_asr("record", out, "--minutes", "0.1"),
-        env=virtual_mic.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_recording(out, "0.1", virtual_mic)
     time.sleep(2.5)  # the sound server's first buffers
     virtual_mic.play(SAMPLE)
     stdout, stderr = proc.communicate(timeout=60)
@@ -58,13 +62,7 @@ def test_records_what_the_microphone_hears(tmp_path: Path, virtual_mic: VirtualM
 
 def test_sigint_ends_the_recording_and_keeps_it(tmp_path: Path, virtual_mic: VirtualMic) -> None:
     out = tmp_path / "room.wav"
-    proc = subprocess.Popen(
-        edge_asr("record", out, "--minutes", "5"),
-        env=virtual_mic.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_recording(out, "5", virtual_mic)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
