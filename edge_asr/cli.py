@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,21 @@ environment variables (EDGE_ASR_MQTT__HOST=broker), then command-line flags.
 EXIT_CODES = """\
 exit codes: 0 ok, 1 failure, 2 usage, 69 no audio device/runtime, 78 invalid config or model
 """
+
+
+def _at_least(low: float) -> Callable[[str], float]:
+    """argparse type: a number >= low (a usage error otherwise, exit 2)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {text}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("negatives", nargs="+", type=Path, metavar="WAV", help="command-free audio")
     cal.add_argument("--commands", type=Path, metavar="DIR", help="clips: DIR/<command>/*.wav")
     cal.add_argument(
-        "--per-hour", type=float, default=0.5, help="false accepts per hour to allow (0.5)"
+        "--per-hour", type=_at_least(0.0), default=0.5, help="false accepts per hour (0.5)"
     )
     cal.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
@@ -118,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     rec_room.add_argument("out", type=Path, metavar="WAV", help="file to write")
-    rec_room.add_argument("--minutes", type=float, default=60.0, help="how long (60)")
+    rec_room.add_argument("--minutes", type=_at_least(0.01), default=60.0, help="how long (60)")
     rec_room.add_argument("--device", help="input device index or name substring")
 
     sub.add_parser("devices", help="list audio input devices")

@@ -141,6 +141,8 @@ def test_bad_inputs_name_the_file_or_folder(tmp_path: Path) -> None:
     empty.mkdir()
     none = calibrate(site, "--commands", empty)
     assert none.returncode == 1 and "no <command>/*.wav files" in none.stderr
+    negative = calibrate(site, "--per-hour", "-1")
+    assert negative.returncode == 2 and "--per-hour: must be >= 0" in negative.stderr
 
 
 def test_long_recordings_are_traced_block_by_block(tmp_path: Path) -> None:
