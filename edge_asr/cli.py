@@ -63,19 +63,23 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
         return p
 
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        """A subcommand with --config/--log-level, a description and the exit codes."""
+        return with_config(
+            sub.add_parser(
+                name, help=summary, description=description, epilog=EXIT_CODES
+            )  # the default formatter wraps the description to the terminal
+        )
+
     def with_model(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
         p.add_argument("--backend", choices=["auto", "onnx", "tflite"], help="inference runtime")
 
-    run = with_config(
-        sub.add_parser(
-            "run",
-            help="run the daemon (microphone -> MQTT)",
-            epilog=EXIT_CODES,
-            formatter_class=fmt,
-            description="Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY,"
-            " STATUS and WATCHDOG.",
-        )
+    run = command(
+        "run",
+        "run the daemon (microphone -> MQTT)",
+        "Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY, STATUS and"
+        " WATCHDOG.",
     )
     with_model(run)
     run.add_argument("--device", help="input device index or name substring (see `devices`)")
@@ -84,33 +88,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device-id", help="topic level naming this device (default hostname)")
     run.add_argument("--state-dir", type=Path, help="where the outbox and status file live")
 
-    rec = with_config(
-        sub.add_parser(
-            "recognize",
-            help="recognize commands in WAV files with the streaming pipeline",
-            formatter_class=fmt,
-            epilog=EXIT_CODES,
-            description="Runs the same pipeline as `run`, with each file chunked as the microphone"
-            " would deliver it. Files are PCM WAV; other rates and stereo are converted.",
-        )
+    rec = command(
+        "recognize",
+        "recognize commands in WAV files with the streaming pipeline",
+        "Runs the same pipeline as `run`, with each file chunked as the microphone would deliver"
+        " it. Files are PCM WAV; other rates and stereo are converted.",
     )
     with_model(rec)
     rec.add_argument("files", nargs="+", type=Path, metavar="FILE")
     rec.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
-    cal = with_config(
-        sub.add_parser(
-            "calibrate",
-            help="pick a threshold from recordings of your own room (and voice)",
-            formatter_class=fmt,
-            epilog=EXIT_CODES,
-            description="Runs the recognizer over recordings of the place the device will"
-            " listen in, with no commands spoken (a few hours of everyday talk, TV, machines),"
-            " and prints false accepts per hour at each threshold, what fired at the model's"
-            " own threshold, and the lowest threshold at or above the model's that meets"
-            " --per-hour. With --commands DIR (DIR/<command>/*.wav, e.g. you saying each"
-            " command) it also prints the share of those clips each threshold recognizes.",
-        )
+    cal = command(
+        "calibrate",
+        "pick a threshold from recordings of your own room (and voice)",
+        "Runs the recognizer over recordings of the place the device will listen in, with no"
+        " commands spoken (a few hours of everyday talk, TV, machines), and prints false"
+        " accepts per hour at each threshold, what fired at the model's own threshold, and the"
+        " lowest threshold at or above the model's that meets --per-hour. With --commands DIR"
+        " (DIR/<command>/*.wav, e.g. you saying each command) it also prints the share of those"
+        " clips each threshold recognizes.",
     )
     with_model(cal)
     cal.add_argument("negatives", nargs="+", type=Path, metavar="WAV", help="command-free audio")
@@ -120,17 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
-    rec_room = with_config(
-        sub.add_parser(
-            "record",
-            help="record the microphone to a WAV file (room audio for `calibrate`)",
-            formatter_class=fmt,
-            epilog=EXIT_CODES,
-            description="Records 16 kHz mono from the configured input device (audio.device, or"
-            " --device) through the same capture path as `run`, until --minutes have passed or"
-            " SIGINT/SIGTERM; what was recorded is kept. Stop the daemon first if the device"
-            " cannot be shared.",
-        )
+    rec_room = command(
+        "record",
+        "record the microphone to a WAV file (room audio for `calibrate`)",
+        "Records 16 kHz mono from the configured input device (audio.device, or --device)"
+        " through the same capture path as `run`, until --minutes have passed or"
+        " SIGINT/SIGTERM; what was recorded is kept. Stop the daemon first if the device cannot"
+        " be shared.",
     )
     rec_room.add_argument("out", type=Path, metavar="WAV", help="file to write")
     rec_room.add_argument("--minutes", type=_at_least(0.01), default=60.0, help="how long (60)")
