@@ -18,18 +18,32 @@ from tiny_model import build_tiny_model, burst_wav
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
 
 
+def start_listening(
+    model: Path,
+    tmp_path: Path,
+    name: str,
+    broker: MosquittoBroker,
+    mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> tuple[Daemon, Subscriber, str]:
+    """`edge-asr run` on `model` as device `name` (state in tmp_path/state), and a subscriber to
+    all its topics, subscribed first so that nothing it publishes is missed."""
+    base = f"edge-asr/{name}"
+    sub = Subscriber(broker, [f"{base}/#"])
+    return daemons(model, broker, tmp_path / "state", name, mic.env()), sub, base
+
+
 def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
     daemons: Callable[..., Daemon],
 ) -> None:
-    model = tmp_path / "model"
-    build_tiny_model(model)
     wav = burst_wav(tmp_path / "burst.wav", seed=5)
-    base = "edge-asr/e2e-tiny"
-    sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-tiny", virtual_mic.env())
+    build_tiny_model(tmp_path / "model")
+    daemon, sub, base = start_listening(
+        tmp_path / "model", tmp_path, "e2e-tiny", mqtt_broker, virtual_mic, daemons
+    )
     try:
         status = sub.wait(f"{base}/status", timeout_s=20)
         assert status[-1].payload == b"online"
@@ -76,12 +90,11 @@ def test_microphone_that_stalls_is_reopened(
     virtual_mic: VirtualMic,
     daemons: Callable[..., Daemon],
 ) -> None:
-    model = tmp_path / "model"
-    build_tiny_model(model)
     wav = burst_wav(tmp_path / "burst.wav", seed=6)
-    base = "edge-asr/e2e-unplug"
-    sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-unplug", virtual_mic.env())
+    build_tiny_model(tmp_path / "model")
+    daemon, sub, base = start_listening(
+        tmp_path / "model", tmp_path, "e2e-unplug", mqtt_broker, virtual_mic, daemons
+    )
     try:
         sub.wait(f"{base}/status", timeout_s=20)
         time.sleep(2.5)
@@ -117,9 +130,9 @@ def test_shipped_model_hears_spoken_commands_through_the_microphone(
     model = default_model_dir()
     clips = sorted((model / "samples").glob("*.wav"))[::3][:5]
     spoken = [clip.stem for clip in clips]
-    base = "edge-asr/e2e-real"
-    sub = Subscriber(mqtt_broker, [f"{base}/#"])
-    daemon = daemons(model, mqtt_broker, tmp_path / "state", "e2e-real", virtual_mic.env())
+    daemon, sub, base = start_listening(
+        model, tmp_path, "e2e-real", mqtt_broker, virtual_mic, daemons
+    )
     try:
         sub.wait(f"{base}/status", timeout_s=20)
         time.sleep(2.5)
