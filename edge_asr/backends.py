@@ -61,7 +61,10 @@ class _Quantizer:
         if not self.is_quantized:
             np.copyto(out, values.reshape(out.shape), casting="same_kind")
             return out
-        np.subtract(values.reshape(out.shape), self.zero_point, out=out, casting="unsafe")
+        # Widen first: int8 arithmetic would wrap (-128 - 4 -> +124), turning the most
+        # confident logits into their opposite.
+        np.copyto(out, values.reshape(out.shape), casting="unsafe")
+        np.subtract(out, self.zero_point, out=out)
         np.multiply(out, self.scale, out=out)
         return out
 
