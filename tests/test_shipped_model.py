@@ -49,9 +49,10 @@ def test_files_match_model_json_and_stay_small() -> None:
 
 
 def test_onnx_and_tflite_agree_on_real_features() -> None:
-    """Top-1 agreement of the two INT8 files on every window the streaming path would see
-    around the sample clips. The trainer measured 98.0 % on 2,856 held-out windows (1.3.0)
-    (metrics.agreement in model.json); the issue's target is 99 %, not met yet."""
+    """Top-1 agreement of the two INT8 files, through the daemon's own backends, on every window
+    the streaming path would see around the sample clips (186 of 187 measured with 1.3.0). The
+    trainer measured 98.0 % on 2,856 held-out windows (metrics.agreement in model.json); the
+    issue's target is 99 %, not met there yet."""
     spec = load_spec(MODEL)
     onnx, tflite = load_backend(spec, "onnx"), load_backend(spec, "tflite")
     from edge_asr.audio import read_wav
@@ -65,7 +66,7 @@ def test_onnx_and_tflite_agree_on_real_features() -> None:
             window = np.ascontiguousarray(feats[start : start + spec.input_frames])
             agree.append(int(np.argmax(onnx.infer(window))) == int(np.argmax(tflite.infer(window))))
     assert len(agree) >= 100
-    assert np.mean(agree) >= 0.9, f"{np.mean(agree):.3f} of {len(agree)} windows"
+    assert np.mean(agree) >= 0.97, f"{np.mean(agree):.3f} of {len(agree)} windows"
 
 
 def recognize(files: list[Path], backend: str) -> list[dict]:
