@@ -42,7 +42,8 @@ class AudioSource(Protocol):
 
 def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
     """A whole WAV file as mono int16 at sample_rate_hz (mixed down and resampled if needed)."""
-    return np.concatenate([np.zeros(0, np.int16), *iter_wav(path, sample_rate_hz, block_s=None)])
+    blocks = list(iter_wav(path, sample_rate_hz, block_s=None))
+    return blocks[0] if len(blocks) == 1 else np.concatenate([np.zeros(0, np.int16), *blocks])
 
 
 def iter_wav(path: Path, sample_rate_hz: int, block_s: float | None = 10.0) -> Iterator[Int16Array]:

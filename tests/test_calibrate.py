@@ -8,11 +8,12 @@ import shutil
 import subprocess
 import sys
 import tracemalloc
-import wave
 from pathlib import Path
 
 import numpy as np
+from tiny_model import write_wav
 
+from edge_asr.audio import read_wav
 from edge_asr.backends import load_backend
 from edge_asr.calibrate import site_report, trace_audio, trace_blocks
 from edge_asr.config import DecoderSettings
@@ -22,20 +23,6 @@ from edge_asr.pipeline import Recognizer
 MODEL = default_model_dir()
 SAMPLES = sorted((MODEL / "samples").glob("*.wav"))
 RATE = 16000
-
-
-def write_wav(path: Path, audio: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(audio.astype("<i2").tobytes())
-    return path
-
-
-def read(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as wav:
-        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
 
 
 def calibrate(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -94,7 +81,7 @@ def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
     """A TV saying "one" in the room: reported with its time, and the recommended threshold is
     the lowest one at which it no longer fires."""
     own = load_spec(MODEL).default_threshold
-    clip = read(MODEL / "samples" / "one.wav")
+    clip = read_wav(MODEL / "samples" / "one.wav", RATE)
     audio = np.concatenate([quiet_room(30)[: 10 * RATE], clip, quiet_room(30)])
     done = calibrate(write_wav(tmp_path / "tv.wav", audio))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -121,7 +108,7 @@ def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
 
 def test_commands_throughout_the_site_audio_mean_no_threshold_is_safe(tmp_path: Path) -> None:
     gap = np.zeros(RATE, np.int16)
-    audio = np.concatenate([np.concatenate([read(s), gap]) for s in SAMPLES])
+    audio = np.concatenate([np.concatenate([read_wav(s, RATE), gap]) for s in SAMPLES])
     done = calibrate(write_wav(tmp_path / "talk.wav", audio), "--per-hour", "1")
     assert done.returncode == 1
     assert "no threshold meets 1 false accepts per hour" in done.stdout
@@ -150,7 +137,7 @@ def test_long_recordings_are_traced_block_by_block(tmp_path: Path) -> None:
     inference: the events equal those of the whole file fed chunk by chunk."""
     spec = load_spec(MODEL)
     recognizer = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
-    audio = np.concatenate([quiet_room(30)[: 7 * RATE], read(SAMPLES[0]), quiet_room(20)])
+    audio = np.concatenate([quiet_room(30)[: 7 * RATE], read_wav(SAMPLES[0], RATE), quiet_room(20)])
     whole = trace_audio(recognizer, audio.astype(np.int16), 1600)
     sizes = np.random.default_rng(1).integers(1, 9000, 400)
     cuts = np.cumsum(sizes)[np.cumsum(sizes) < audio.shape[0]]

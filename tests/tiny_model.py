@@ -60,16 +60,21 @@ def build_tiny_model(folder: Path, frames: int = 49) -> ModelSpec:
     return spec
 
 
-def burst_wav(path: Path, seed: int = 0) -> Path:
-    """A 2 s 16 kHz WAV: 0.5 s of digital silence, a 0.4 s noise burst (the tiny model's
-    "loud" command), then silence."""
+def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
+    """Mono 16-bit PCM WAV of `audio` (clipped to int16)."""
     import wave
 
-    clip = np.zeros(16000 * 2, np.int16)
-    clip[8000:14400] = np.random.default_rng(seed).normal(0, 5000, 6400).astype(np.int16)
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(clip.astype("<i2").tobytes())
+        wav.setframerate(rate)
+        wav.writeframes(np.clip(audio, -32768, 32767).astype("<i2").tobytes())
     return path
+
+
+def burst_wav(path: Path, seed: int = 0) -> Path:
+    """A 2 s 16 kHz WAV: 0.5 s of digital silence, a 0.4 s noise burst (the tiny model's
+    "loud" command), then silence."""
+    clip = np.zeros(16000 * 2, np.int16)
+    clip[8000:14400] = np.random.default_rng(seed).normal(0, 5000, 6400).astype(np.int16)
+    return write_wav(path, clip)
