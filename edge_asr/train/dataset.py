@@ -33,7 +33,13 @@ from edge_asr.train.augment import (
 )
 from edge_asr.train.cachekey import stable_dict
 from edge_asr.train.stream import make_negative_stream
-from edge_asr.train.tts import DEFAULT_CACHE_DIR, TtsCache, VoiceSpec, available_engines
+from edge_asr.train.tts import (
+    DEFAULT_CACHE_DIR,
+    PIPER_CACHE_VERSION,
+    TtsCache,
+    VoiceSpec,
+    available_engines,
+)
 from edge_asr.train.windows import (
     EVAL_SNRS_DB,
     SILENCE,
@@ -280,6 +286,7 @@ def recipe_for(
         "voices": voice_plan,
         "augment": stable_dict(augment_config(preset, window_s), _LATER_AUGMENT_FIELDS),
         "eval_snrs_db": EVAL_SNRS_DB,
+        "piper_clips": PIPER_CACHE_VERSION,  # the clips changed, so must the split files
     }
 
 

