@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -17,29 +18,21 @@ pytest.importorskip("torch", reason="training needs the [train] extra")
 pytest.importorskip("litert_torch", reason="TFLite export needs the [train] extra")
 
 
-@pytest.mark.slow
-def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "lights"
+def _train_tiny(out: Path, *extra: str) -> None:
+    args = ["--commands", "lights on, lights off", "--name", "smoke-lights", "--size", "tiny"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_asr.cli",
-            "train",
-            "--commands",
-            "lights on, lights off",
-            "--out",
-            str(out),
-            "--name",
-            "smoke-lights",
-            "--size",
-            "tiny",
-        ],
+        [sys.executable, "-m", "edge_asr.cli", "train", *args, "--out", str(out), *extra],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "lights"
+    _train_tiny(out)
     spec = load_spec(out)  # verifies every checksum in model.json
     assert spec.commands == ("lights on", "lights off")
     assert {"model.onnx", "model.tflite"} <= set(spec.files)
@@ -78,3 +71,25 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     )
     assert rec.returncode == 0, rec.stderr
     assert json.loads(rec.stdout)["file"] == str(wav)
+
+
+@pytest.mark.slow
+def test_a_rebuild_from_empty_caches_makes_the_same_model_files(tmp_path: Path) -> None:
+    """Fixed seeds mean the same files: data, training, both INT8 exports. The builds share
+    only the synthesised clips (each engine's own determinism is tested in test_train_data)."""
+    clips = DEFAULT_CACHE_DIR / "tts"
+    clips.mkdir(parents=True, exist_ok=True)
+    digests = []
+    for build in ("first", "second"):
+        cache = tmp_path / build / "cache"
+        cache.mkdir(parents=True)
+        (cache / "tts").symlink_to(clips, target_is_directory=True)
+        _train_tiny(tmp_path / build / "model", "--cache", str(cache))
+        files = ("model.onnx", "model.tflite")
+        digests.append(
+            [
+                hashlib.sha256((tmp_path / build / "model" / f).read_bytes()).hexdigest()
+                for f in files
+            ]
+        )
+    assert digests[0] == digests[1]
