@@ -23,13 +23,14 @@ LABELS = ["_silence_", "_unknown_", "yes", "no"]
 def test_stream_windows_are_the_windows_the_recognizer_classifies(tmp_path: Path) -> None:
     params = FrontendParams()
     rng = np.random.default_rng(0)
-    audio = (rng.normal(0, 3000, params.sample_rate_hz * 3)).astype(np.int16)
+    audio = (rng.normal(0, 3000, params.sample_rate_hz * 25)).astype(np.int16)  # 3 blocks
     wav = tmp_path / "stream.wav"
     sf.write(wav, audio, params.sample_rate_hz, subtype="PCM_16")
-    windows = mining.stream_windows(wav, params, frames=49, every=5)
+    stream = mining.StreamWindows(wav, params, frames=49, every=5)
+    windows = torch.cat(list(stream.batches(size=7)))  # batches that do not divide the count
     feats = log_mel(audio, params)
     starts = range(0, feats.shape[0] - 49 + 1, 5)
-    assert windows.shape == (len(starts), 49, params.n_mels)
+    assert windows.shape == (len(starts), 49, params.n_mels) and len(stream) == len(starts)
     for i, s in enumerate(starts):
         np.testing.assert_array_equal(windows[i].numpy(), feats[s : s + 49])
 
@@ -48,9 +49,9 @@ def test_mining_keeps_the_windows_scored_as_a_command() -> None:
     windows[1, 0, :4] = torch.tensor([0.0, 0.0, 9.0, 0.0])  # "yes" with p ~ 1: hard
     windows[2, 0, :4] = torch.tensor([9.0, 0.0, 0.0, 0.0])  # silence: not hard
     windows[3, 0, :4] = torch.tensor([0.0, 0.0, 0.0, 0.5])  # "no" with p ~ 0.36: hard at 0.3
-    hard = mining.mine(FirstFrameLogits(), windows, LABELS, threshold=0.3)
+    hard = mining.mine(FirstFrameLogits(), [windows[:3], windows[3:]], LABELS, threshold=0.3)
     assert torch.equal(hard, windows[[1, 3]])
-    assert mining.mine(FirstFrameLogits(), windows, LABELS, threshold=0.5).shape[0] == 1
+    assert mining.mine(FirstFrameLogits(), [windows], LABELS, threshold=0.5).shape[0] == 1
 
 
 def test_hard_negatives_join_training_as_clean_unknown_windows() -> None:

@@ -9,7 +9,7 @@ made of the training split's voices and music only, so held-out figures stay hel
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,39 +17,63 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio import read_wav
-from ..frontend import FrontendParams, log_mel
+from ..audio import iter_wav
+from ..frontend import FrontendParams, LogMel
 from ..model import is_internal
 from . import fit
 
 log = logging.getLogger(__name__)
 
 
-def stream_windows(wav: Path, params: FrontendParams, frames: int, every: int) -> torch.Tensor:
-    """Feature windows (N, frames, n_mels) of a long recording, one every `every` frames: the
-    windows the recognizer classifies when it infers every `every` hops."""
-    feats = log_mel(read_wav(wav, params.sample_rate_hz), params)
-    starts = np.arange(0, feats.shape[0] - frames + 1, every)
-    view = np.lib.stride_tricks.sliding_window_view(feats, frames, axis=0)[starts]
-    return torch.from_numpy(np.ascontiguousarray(view.transpose(0, 2, 1)))
+class StreamWindows:
+    """The feature windows (frames x n_mels) the recognizer classifies in a long recording when
+    it infers every `every` hops, made a batch at a time: a 3-hour stream is 86 MB of features
+    but 850 MB as 108k overlapping windows, so only the hard ones are ever copied out."""
+
+    def __init__(self, wav: Path, params: FrontendParams, frames: int, every: int) -> None:
+        frontend = LogMel(params, max_frames_per_batch=256)
+        rows = [
+            mel.copy()
+            for block in iter_wav(wav, params.sample_rate_hz)
+            for mel, _ in frontend.stream(block)
+        ]
+        self.features = np.concatenate(rows) if rows else np.zeros((0, params.n_mels), np.float32)
+        self.frames = frames
+        self.starts = np.arange(0, self.features.shape[0] - frames + 1, every)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def batches(self, size: int = 4096) -> Iterator[torch.Tensor]:
+        """(n, frames, n_mels) tensors in stream order, `size` windows at most each."""
+        view = np.lib.stride_tricks.sliding_window_view(self.features, self.frames, axis=0)
+        for i in range(0, len(self), size):
+            batch = view[self.starts[i : i + size]].transpose(0, 2, 1)
+            yield torch.from_numpy(np.ascontiguousarray(batch))
 
 
 def mine(
-    model: torch.nn.Module, windows: torch.Tensor, labels: Sequence[str], threshold: float
+    model: torch.nn.Module,
+    batches: Iterable[torch.Tensor],
+    labels: Sequence[str],
+    threshold: float,
 ) -> torch.Tensor:
     """The windows whose highest command posterior reaches `threshold`."""
     commands = torch.tensor([not is_internal(label) for label in labels])
-    with torch.no_grad():
-        posteriors = torch.softmax(fit.predict_logits(model, windows), dim=1)
-    score = posteriors[:, commands].max(dim=1).values
-    hard = windows[score >= threshold]
+    hard, seen = [], 0
+    for windows in batches:
+        with torch.no_grad():
+            posteriors = torch.softmax(fit.predict_logits(model, windows), dim=1)
+        hard.append(windows[posteriors[:, commands].max(dim=1).values >= threshold])
+        seen += windows.shape[0]
+    found = torch.cat(hard)
     log.info(
         "hard negatives: %d of %d stream windows score >= %.2f for a command",
-        hard.shape[0],
-        windows.shape[0],
+        found.shape[0],
+        seen,
         threshold,
     )
-    return hard
+    return found
 
 
 def with_negatives(train: fit.Split, negatives: torch.Tensor, label: int) -> fit.Split:
@@ -64,7 +88,7 @@ def with_negatives(train: fit.Split, negatives: torch.Tensor, label: int) -> fit
 
 def fine_tune(
     model: torch.nn.Module,
-    windows: torch.Tensor,
+    windows: StreamWindows,
     labels: Sequence[str],
     threshold: float,
     train: fit.Split,
@@ -75,7 +99,7 @@ def fine_tune(
 ) -> dict[str, Any]:
     """Mine `windows` with `model`, then train it further (in place) on train + the negatives;
     returns the stage record the recipe caches."""
-    hard = mine(model, windows, labels, threshold)
+    hard = mine(model, windows.batches(), labels, threshold)
     tuned = with_negatives(train, hard, list(labels).index("_unknown_"))
     result = fit.fit(model, tuned, val, cfg, name="student-mined", progress=progress)
     return {
@@ -84,5 +108,5 @@ def fine_tune(
         "epochs": cfg.epochs,
         "probe_samples_per_s": result.samples_per_s,
         "hard_negatives": int(hard.shape[0]),
-        "stream_windows": int(windows.shape[0]),
+        "stream_windows": len(windows),
     }

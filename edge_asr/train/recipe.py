@@ -337,7 +337,7 @@ def train_model(
             net = new_student()
             net.load_state_dict(student_ck[shipped]["state"])
             every = max(1, round(DECODER_DEFAULTS["infer_every_ms"] / frontend.hop_ms))
-            windows = mining.stream_windows(mining_wav, frontend, input_frames, every)
+            windows = mining.StreamWindows(mining_wav, frontend, input_frames, every)
             return mining.fine_tune(
                 net, windows, labels, p.mine_threshold, train, val, m_cfg, progress=progress
             )
