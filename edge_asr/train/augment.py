@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Sequence
@@ -235,10 +236,17 @@ def _stretch(x: FloatArray, factor: float) -> FloatArray:
 def convert_voice(x: FloatArray, formant_ratio: float, pitch_hz: float) -> FloatArray:
     """The clip as another speaker would say it: Praat's "Change gender" (pitch analysis, PSOLA
     resynthesis at a new pitch median, formants scaled by formant_ratio; same duration).
-    A clip Praat cannot analyse (too short, no voiced frame) comes back unchanged."""
-    import parselmouth
-    from parselmouth.praat import call
+    A clip Praat cannot analyse (too short, no voiced frame) comes back unchanged.
 
+    Praat fills voiceless stretches with randomly placed pulses from a generator seeded at
+    start-up, so the same call gave another clip in every process; it is seeded here from the
+    clip and the parameters, which makes a copy the same in every build whatever came before it.
+    """
+    import parselmouth
+    from parselmouth.praat import call, run
+
+    key = hashlib.sha1(x.astype(np.float32).tobytes() + f"{formant_ratio}|{pitch_hz}".encode())
+    run(f"random_initializeWithSeedUnsafelyButPredictably ({int(key.hexdigest()[:8], 16)})")
     sound = parselmouth.Sound(x.astype(np.float64), sampling_frequency=SAMPLE_RATE_HZ)
     try:
         with warnings.catch_warnings():  # "no voiced segments": handled below, not news

@@ -57,7 +57,7 @@ __all__ = ["SIZES", "DatasetInfo", "SizePreset", "build_dataset", "make_negative
 SPLITS = ("train", "val", "test")
 VAL_ESPEAK_VOICES = ("en-gb-x-gbcwmd", "en-029")
 VAL_FLITE_VOICE = "rms"
-RECIPE_VERSION = 2  # 2: running-speech negatives in train (small preset)
+RECIPE_VERSION = 3  # 2: running-speech negatives in train (small preset); 3: Praat seeded
 
 
 @dataclass(frozen=True)
