@@ -47,6 +47,9 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert metrics["tflite_io"]["input"]["dtype"] == "int8"
     assert 0.5 <= spec.default_threshold <= 0.99
     assert "calibration" in spec.extra and "streaming_eval" in spec.extra
+    same = spec.extra["streaming_eval"]["onnx_tflite_same_first_detection"]
+    assert same["clips"] > 0 and 0.0 <= same["agree"] <= 1.0
+    assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
     for name in ("CARD.md", "confusion.png", "det.png"):
         assert (out / name).stat().st_size > 0
     assert "lights on" in (out / "CARD.md").read_text()

@@ -53,6 +53,17 @@ def _hard_negatives(mined: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _clip_agreement(streaming: dict[str, Any]) -> str:
+    same = streaming.get("onnx_tflite_same_first_detection")
+    if not same:
+        return ""
+    return (
+        f" Through the streaming recognizer both publish the same first command (or none) on "
+        f"{_pct(same['agree'])} of {same['clips']} held-out clips (every SNR, unknown words "
+        "included)."
+    )
+
+
 def write_card(spec: ModelSpec) -> Path:
     m: dict[str, Any] = spec.extra.get("metrics", {})
     t: dict[str, Any] = spec.extra.get("training", {})
@@ -132,7 +143,7 @@ def write_card(spec: ModelSpec) -> Path:
         f"{t.get('calibration_windows', '?')} training windows. On {agree.get('n', '?')} held-out "
         f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
         f"INT8 minus fp32 accuracy: ONNX {_points(agree.get('gap_onnx_points'))}, TFLite "
-        f"{_points(agree.get('gap_tflite_points'))}.",
+        f"{_points(agree.get('gap_tflite_points'))}.{_clip_agreement(s)}",
         f"- Rebuild: see `build/model` (fixed seed {t.get('seed', 0)}).",
         "",
         "## Measured results",

@@ -230,12 +230,14 @@ def _heard_at_every_offset(runtimes: list[Evaluator], audio: Any, command: str) 
 def finish(
     out: Path, report: dict[str, Any], report_tflite: dict[str, Any], times: dict[str, float]
 ) -> None:
+    from .evaluate import same_first_detection, summary
+
     spec = load_spec(out)
-    streaming = {k: v for k, v in report.items() if k != "det"}
-    streaming["synthetic_heldout"] = {
-        k: v for k, v in report["synthetic_heldout"].items() if k != "confusion"
-    }
-    streaming["tflite_synthetic_heldout_top1"] = report_tflite["synthetic_heldout"]["top1"]
+    onnx, tflite = report["synthetic_heldout"], report_tflite["synthetic_heldout"]
+    streaming = summary(report)
+    streaming["synthetic_heldout"].pop("confusion")
+    streaming["tflite_synthetic_heldout_top1"] = tflite["top1"]
+    streaming["onnx_tflite_same_first_detection"] = same_first_detection(onnx, tflite)
     extra = {
         **spec.extra,
         "streaming_eval": streaming,

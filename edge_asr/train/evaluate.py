@@ -112,9 +112,11 @@ def score_clips(ev: Evaluator, traces: Sequence[Trace], threshold: float) -> dic
     by_snr: dict[str, list[bool]] = {}
     unknown_fa: list[bool] = []
     confusion: dict[str, dict[str, int]] = {}
+    firsts = []
     for trace in traces:
         found = ev.detections(trace, threshold)
         first = found[0].command if found else "(none)"
+        firsts.append(first)
         if trace.label == "_unknown_":
             unknown_fa.append(bool(found))
         elif not is_internal(trace.label):
@@ -130,6 +132,23 @@ def score_clips(ev: Evaluator, traces: Sequence[Trace], threshold: float) -> dic
         "unknown_false_accept_rate": round(float(np.mean(unknown_fa)), 4) if unknown_fa else None,
         "unknown_clips": len(unknown_fa) // max(1, len({t.snr_db for t in traces})),
         "confusion": confusion,
+        "first_detections": firsts,  # per trace, to compare runtimes; not kept in model.json
+    }
+
+
+def same_first_detection(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """How often two runtimes' score_clips of the same traces publish the same first command
+    (or none): the clip-level agreement a user of either runtime sees."""
+    same = [p == q for p, q in zip(a["first_detections"], b["first_detections"], strict=True)]
+    return {"clips": len(same), "agree": round(float(np.mean(same)), 4)}
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """An evaluate() report without its per-clip lists and DET: what is printed and kept."""
+    return {
+        k: {n: x for n, x in v.items() if n != "first_detections"} if isinstance(v, dict) else v
+        for k, v in report.items()
+        if k != "det"
     }
 
 
@@ -268,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold=args.threshold,
         plots_dir=args.plots,
     )
-    text = json.dumps({k: v for k, v in report.items() if k != "det"}, indent=2)
+    text = json.dumps(summary(report), indent=2)
     print(text)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
