@@ -70,6 +70,24 @@ def durable_broker(workdir: Path) -> MosquittoBroker:
     return broker
 
 
+def publisher_and_subscriber(
+    broker: MosquittoBroker, name: str, outbox: Outbox, **mqtt: Any
+) -> tuple[MqttSettings, Topics, Subscriber, Publisher]:
+    """The daemon's publisher for a new device on `broker`, and a subscriber to its commands
+    whose session (and the messages queued for it) outlives a broker restart."""
+    device_id = f"{name}-{uuid.uuid4().hex[:6]}"
+    settings = MqttSettings(
+        host=broker.host,
+        port=broker.port,
+        prefix="faults",
+        device_id=device_id,
+        **{"reconnect_min_s": 1, **mqtt},
+    )
+    topics = Topics(settings.prefix, device_id)
+    sub = Subscriber(broker, [topics.command], client_id=f"sub-{device_id}", clean_session=False)
+    return settings, topics, sub, Publisher(settings, outbox, INFO, lambda control: None)
+
+
 def event(device_id: str, n: int) -> CommandEvent:
     now = time.time()
     return CommandEvent(
@@ -130,21 +148,10 @@ def test_broker_restarted_three_times_loses_duplicates_reorders_nothing(tmp_path
     not yet saved (seen here under load), which tests the broker's durability, not ours; the
     daemon side of a kill is the same dropped connection."""
     broker = durable_broker(tmp_path / "broker")
-    settings = MqttSettings(
-        host=broker.host,
-        port=broker.port,
-        prefix="faults",
-        device_id=f"kill-{uuid.uuid4().hex[:6]}",
-        keepalive_s=5,
-        reconnect_min_s=1,
-        reconnect_max_s=2,
-    )
-    topics = Topics(settings.prefix, settings.device_id)
-    sub = Subscriber(
-        broker, [topics.command], client_id=f"sub-{settings.device_id}", clean_session=False
-    )
     outbox = Outbox(tmp_path / "outbox.sqlite", 1000, 3600)
-    publisher = Publisher(settings, outbox, INFO, lambda control: None)
+    settings, topics, sub, publisher = publisher_and_subscriber(
+        broker, "kill", outbox, keepalive_s=5, reconnect_max_s=2
+    )
     submitted: list[str] = []
     stop = threading.Event()
 
@@ -203,21 +210,11 @@ def test_outbox_bounded_by_count_and_age_while_broker_is_down(
     """Policy: beyond max_messages the OLDEST are dropped (counted, one WARNING a minute);
     entries older than max_age_s are dropped even while offline (counted, WARNING)."""
     broker = durable_broker(tmp_path / "broker")
-    settings = MqttSettings(
-        host=broker.host,
-        port=broker.port,
-        prefix="faults",
-        device_id=f"bound-{uuid.uuid4().hex[:6]}",
-        reconnect_min_s=1,
-        reconnect_max_s=1,
-    )
-    topics = Topics(settings.prefix, settings.device_id)
-    sub = Subscriber(
-        broker, [topics.command], client_id=f"sub-{settings.device_id}", clean_session=False
-    )
     clock = [time.time()]
     outbox = Outbox(tmp_path / "outbox.sqlite", 5, 600, clock=lambda: clock[0])
-    publisher = Publisher(settings, outbox, INFO, lambda control: None)
+    settings, topics, sub, publisher = publisher_and_subscriber(
+        broker, "bound", outbox, reconnect_max_s=1
+    )
     publisher.start()
     try:
         wait_for(lambda: publisher.connected, 10, "publisher to connect")
