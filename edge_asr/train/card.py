@@ -144,7 +144,9 @@ def write_card(spec: ModelSpec) -> Path:
         f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
         f"INT8 minus fp32 accuracy: ONNX {_points(agree.get('gap_onnx_points'))}, TFLite "
         f"{_points(agree.get('gap_tflite_points'))}.{_clip_agreement(s)}",
-        f"- Rebuild: see `build/model` (fixed seed {t.get('seed', 0)}).",
+        f"- Rebuild: the same command with seed {t.get('seed', 0)}; seeds and epoch counts are "
+        "fixed, so a rebuild on the same machine writes the same files (the `small` preset "
+        "cuts epochs to a time budget, so there only on a machine of the same speed).",
         "",
         "## Measured results",
         "",
