@@ -25,8 +25,8 @@ Int16Array = npt.NDArray[np.int16]
 SAMPLE_RATE_HZ = 16000
 # Bump when synthesis or post-processing changes, so stale cached clips are not reused.
 CACHE_VERSION = 1
-# Piper clips since its generator noise is drawn from a per-clip seed (before: unseeded, so every
-# build synthesised different clips).
+# Piper's clips only: its generator noise comes from a per-clip seed since "seeded-noise-1"
+# (unseeded before, so every build synthesised other clips).
 PIPER_CACHE_VERSION = "seeded-noise-1"
 PEAK_DBFS = -6.0
 # The one cache root of the model factory (TTS clips, datasets, runs, streams, benchmarks).
