@@ -116,6 +116,35 @@ def test_rebuild_with_same_recipe_reuses_outputs(tiny: DatasetInfo) -> None:
     assert (tiny.out_dir / "train.npz").stat().st_mtime_ns == before
 
 
+def test_clean_val_and_test_windows_are_kept_as_wav_and_rebuilt_when_lost(
+    tiny: DatasetInfo,
+) -> None:
+    """val_wav/ and test_wav/ feed the streaming evaluation: one WAV per clean window (and per
+    silence window), rebuilt if the folder is lost, with no clip of an older build left in."""
+
+    def wavs(split: str) -> list[Path]:
+        return sorted((tiny.out_dir / f"{split}_wav").glob("*/*.wav"))
+
+    for split in ("val", "test"):
+        assert len(wavs(split)) == int(np.isnan(_load(tiny, split)["snr_db"]).sum()), split
+    val_npz = (tiny.out_dir / "val.npz").read_bytes()
+    shutil.rmtree(tiny.out_dir / "val_wav")
+    stale = tiny.out_dir / "test_wav" / "_unknown_" / "older-build.wav"
+    stale.write_bytes(b"")
+    (tiny.out_dir / ".test.recipe").unlink()
+    build_dataset(
+        COMMANDS,
+        tiny.out_dir,
+        size="tiny",
+        seed=3,
+        progress=False,
+        cache_dir=tiny.out_dir.parent / "cache",
+    )
+    assert (tiny.out_dir / "val.npz").read_bytes() == val_npz  # training caches stay valid
+    assert len(wavs("val")) == int(np.isnan(_load(tiny, "val")["snr_db"]).sum())
+    assert not stale.exists()
+
+
 def test_heldout_clips_carry_the_model_labels_including_phrases(tiny: DatasetInfo) -> None:
     clips = heldout_clips(tiny.out_dir, tiny.labels)
     labels = {label for _, label in clips}

@@ -92,6 +92,27 @@ def test_student_fits_device_budget() -> None:
     assert nets.count_params(teacher) >= 300_000
 
 
+def test_custom_model_epochs_depend_on_the_data_not_the_machine() -> None:
+    """`edge-asr train` (small preset) repeats on any machine: its budgets count samples."""
+    from edge_asr.train.recipe import PRESETS
+
+    small = PRESETS["small"]
+    assert small.teacher_budget_samples and small.student_budget_samples
+
+    def epochs(n_train: int) -> tuple[int, int]:
+        return (
+            fit.epochs_for_samples(n_train, small.teacher_budget_samples, small.teacher.epochs),
+            fit.epochs_for_samples(n_train, small.student_budget_samples, small.student.epochs),
+        )
+
+    # The README's three-phrase example has 8108 training windows: what the wall-clock
+    # budgets this replaced allowed on the 2-core VM.
+    assert epochs(8108) == (23, 29)
+    assert epochs(3 * 8108) == (7, 9)  # more commands, fewer passes over the data
+    assert epochs(10**7) == (1, 1)
+    assert epochs(10) == (small.teacher.epochs, small.student.epochs)
+
+
 def test_folded_student_gives_same_logits() -> None:
     torch.manual_seed(0)
     student = nets.Student(n_labels=6, n_mels=MELS)

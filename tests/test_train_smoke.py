@@ -49,6 +49,10 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert "calibration" in spec.extra and "streaming_eval" in spec.extra
     same = spec.extra["streaming_eval"]["onnx_tflite_same_first_detection"]
     assert same["clips"] > 0 and 0.0 <= same["agree"] <= 1.0
+    # Validation voices are scored through the recognizer too, to pick builds on.
+    val = spec.extra["streaming_eval"]["synthetic_validation"]
+    assert set(val["top1"]) == {"clean", "20dB", "10dB", "0dB"} and val["clips"]["clean"] > 0
+    assert "Validation voices" in (out / "CARD.md").read_text()
     assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
     for name in ("CARD.md", "confusion.png", "det.png"):
         assert (out / name).stat().st_size > 0

@@ -64,6 +64,15 @@ def _clip_agreement(streaming: dict[str, Any]) -> str:
     )
 
 
+def _seeds(training: dict[str, Any]) -> str:
+    """The seed flags that rebuild this model: --seed (data, streams) and maybe --train-seed."""
+    seed = training.get("seed", 0)
+    data_seed = training.get("data", {}).get("seed")
+    if data_seed is None or data_seed == seed:
+        return f"`--seed {seed}`"
+    return f"`--seed {data_seed} --train-seed {seed}`"
+
+
 def write_card(spec: ModelSpec) -> Path:
     m: dict[str, Any] = spec.extra.get("metrics", {})
     t: dict[str, Any] = spec.extra.get("training", {})
@@ -144,9 +153,9 @@ def write_card(spec: ModelSpec) -> Path:
         f"windows ONNX and TFLite agree on top-1 for {_pct(agree.get('agree_onnx_tflite'))}; "
         f"INT8 minus fp32 accuracy: ONNX {_points(agree.get('gap_onnx_points'))}, TFLite "
         f"{_points(agree.get('gap_tflite_points'))}.{_clip_agreement(s)}",
-        f"- Rebuild: the same command with seed {t.get('seed', 0)}; seeds and epoch counts are "
-        "fixed, so a rebuild on the same machine writes the same files (the `small` preset "
-        "cuts epochs to a time budget, so there only on a machine of the same speed).",
+        f"- Rebuild: the same command with {_seeds(t)}. Seeds and epoch counts are fixed (a "
+        "custom model's epochs follow its number of training windows), so a rebuild on the "
+        "same machine writes the same files.",
         "",
         "## Measured results",
         "",
@@ -173,6 +182,15 @@ def write_card(spec: ModelSpec) -> Path:
         f"- False accepts per hour on {neg.get('hours', '?')} h of non-command speech, music and "
         f"noise: {neg.get('false_accepts_per_hour', 'n/a')}.",
     ]
+    val = s.get("synthetic_validation")
+    if val:
+        v1 = val.get("top1", {})
+        lines.append(
+            "- Validation voices (never trained on; they set the threshold), same test: "
+            + ", ".join(f"{k} {_pct(v1[k])}" for k in ("clean", "20dB", "10dB", "0dB") if k in v1)
+            + f" of {val.get('clips', {}).get('clean', '?')} clips each; unknown words "
+            f"accepted {_pct(val.get('unknown_false_accept_rate'))}."
+        )
     if human:
         lines.append(
             f"- Human voice (Asterisk's recorded prompts, one speaker, 8 kHz telephone; "

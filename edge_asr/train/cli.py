@@ -15,7 +15,7 @@ import numpy as np
 from ..audio import read_wav
 from ..model import ModelSpec, load_spec, write_spec
 from .card import write_card
-from .evaluate import Evaluator, calibrate, evaluate, heldout_clips
+from .evaluate import Evaluator, calibrate, evaluate, evaluate_validation, heldout_clips
 from .evaluate import main as evaluate_main
 from .tts import DEFAULT_CACHE_DIR
 
@@ -61,7 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         help="data and training budget: tiny (smoke test), small (custom "
         "commands; 14 min measured on a 2-core VM), full (the shipped default model; ~70 min)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, the streams and the training"
+    )
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        help="another seed for the networks only (weights, batch order), same data and streams",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="cache folder")
     parser.add_argument(
@@ -120,7 +127,7 @@ def train(args: argparse.Namespace) -> int:
             name,
             args.version or "1.0.0",
             preset=RECIPE_PRESET[args.size],
-            seed=args.seed,
+            seed=args.seed if args.train_seed is None else args.train_seed,
             threads=args.threads,
             cache_dir=args.cache / "runs" / slug,
             mining_wav=mining_wav,
@@ -180,6 +187,7 @@ def train(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     report = evaluate(args.out, dataset_dir, test_neg, plots_dir=args.out)
     report_tflite = evaluate(args.out, dataset_dir, None, backend="tflite")
+    report["synthetic_validation"] = evaluate_validation(args.out, dataset_dir)
     times["evaluate_s"] = time.monotonic() - t0
     write_samples(load_spec(args.out), dataset_dir)
     times["total_s"] = time.monotonic() - started

@@ -306,7 +306,8 @@ def build_dataset(
     cache_dir: Path | None = None,
     params: FrontendParams | None = None,
 ) -> DatasetInfo:
-    """Synthesise, augment and featurise; write <split>.npz, labels.json, dataset.json, test_wav/.
+    """Synthesise, augment and featurise; write <split>.npz, labels.json, dataset.json, and the
+    clean val and test windows as WAV (val_wav/, test_wav/).
 
     Resumable: TTS clips are cached, and a split whose recipe hash is unchanged is not rebuilt.
     """
@@ -341,7 +342,8 @@ def build_dataset(
     counts: dict[str, Any] = {}
     for split_id, split in enumerate(SPLITS):
         npz, stamp = out_dir / f"{split}.npz", out_dir / f".{split}.recipe"
-        if npz.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        wavs = split == "train" or (out_dir / f"{split}_wav").is_dir()
+        if npz.exists() and stamp.exists() and stamp.read_text().strip() == digest and wavs:
             logger.info("%s: up to date (recipe %s), kept", split, digest)
             with np.load(npz) as data:
                 counts[split] = split_counts(data["y"], data["engine"], data["snr_db"], labels)

@@ -93,10 +93,14 @@ def noisy(
 
 
 def clip_traces(
-    ev: Evaluator, clips: Sequence[tuple[Path, str]], snrs: Sequence[float | None], seed: int = 0
+    ev: Evaluator,
+    clips: Sequence[tuple[Path, str]],
+    snrs: Sequence[float | None],
+    seed: int = 0,
+    music_split: int = 2,
 ) -> list[Trace]:
     rng = np.random.default_rng(seed)
-    music = load_music(2)  # the test split's music track, never used in training
+    music = load_music(music_split)  # the test split's track (2) by default, never trained on
     rate = ev.spec.frontend.sample_rate_hz
     traces = []
     for path, label in clips:
@@ -197,6 +201,19 @@ def calibrate(
 def heldout_clips(dataset_dir: Path, labels: Sequence[str]) -> list[tuple[Path, str]]:
     """The held-out test clips and their labels."""
     return labelled_clips(dataset_dir / "test_wav", labels)
+
+
+def evaluate_validation(model_dir: Path, dataset_dir: Path) -> dict[str, Any] | None:
+    """The validation clips (voices never trained on, nor held out) through the streaming
+    recognizer at the model's threshold, with val's own music: the figure to choose between
+    builds on, leaving the held-out clips to report. None if the dataset has no val_wav/."""
+    spec = load_spec(model_dir)
+    clips = labelled_clips(dataset_dir / "val_wav", spec.labels)
+    if not clips:
+        return None
+    ev = Evaluator(spec)
+    report = score_clips(ev, clip_traces(ev, clips, SNRS_DB, music_split=1), spec.default_threshold)
+    return {k: v for k, v in report.items() if k not in ("confusion", "first_detections")}
 
 
 def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:

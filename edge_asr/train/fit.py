@@ -184,28 +184,9 @@ def _loss(
     return cfg.kd_alpha * kd + (1.0 - cfg.kd_alpha) * loss
 
 
-def measure_speed(model: nn.Module, train: Split, cfg: TrainConfig, n_batches: int = 6) -> float:
-    """Training samples/s of this model on this machine (first batch excluded as warm-up)."""
-    probe = copy.deepcopy(model).to(memory_format=torch.channels_last).train()
-    opt = torch.optim.AdamW(probe.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
-    start = 0.0
-    for i in range(n_batches + 1):
-        idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen)
-        if i == 1:
-            start = time.perf_counter()
-        logits = probe(train.x[idx])
-        loss = F.cross_entropy(logits, train.y[idx].clamp_max(logits.shape[1] - 1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return n_batches * cfg.batch_size / (time.perf_counter() - start)
-
-
-def epochs_for_budget(samples_per_s: float, n_train: int, budget_s: float, max_epochs: int) -> int:
-    """Epochs that fit a time budget; 20 % slack for validation and the probe's optimism."""
-    fit = int(0.8 * budget_s * samples_per_s / max(1, n_train))
-    return max(1, min(max_epochs, fit))
+def epochs_for_samples(n_train: int, budget_samples: int, max_epochs: int) -> int:
+    """Whole epochs of n_train windows within a budget of training samples (at least one)."""
+    return max(1, min(max_epochs, budget_samples // max(1, n_train)))
 
 
 def fit(

@@ -106,7 +106,6 @@ def fine_tune(
         "state": model.state_dict(),
         "result": asdict(result),
         "epochs": cfg.epochs,
-        "probe_samples_per_s": result.samples_per_s,
         "hard_negatives": int(hard.shape[0]),
         "stream_windows": len(windows),
     }

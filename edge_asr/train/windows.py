@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -87,8 +88,16 @@ def _featurise(
     windows: list[tuple[np.ndarray, dict[str, Any]]],
 ) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
     params: FrontendParams = _STATE["params"]
-    # Only test windows are written back as WAV; dropping the rest keeps memory ~5x lower.
-    return [(w if m["split"] == "test" else w[:0], log_mel(w, params), m) for w, m in windows]
+    # Only the windows written back as WAV keep their audio; that keeps memory ~5x lower.
+    return [(w if _as_wav(m) else w[:0], log_mel(w, params), m) for w, m in windows]
+
+
+def _as_wav(meta: dict[str, Any]) -> bool:
+    """Clean val and test windows (and their silence) are also written as WAV, for evaluation
+    through the streaming recognizer."""
+    return meta["split"] in ("val", "test") and (
+        meta["noise"] == "clean" or meta["label"] == SILENCE
+    )
 
 
 def _task_batch(
@@ -155,6 +164,7 @@ def write_split(
     snr = np.zeros(len(results), dtype=np.float32)
     n_cut = 0
     seen: Counter[tuple[str, str, str]] = Counter()
+    shutil.rmtree(out_dir / f"{split}_wav", ignore_errors=True)  # no clip of an older recipe
     for i, (window, feats, meta) in enumerate(results):
         assert feats.shape == (frames, params.n_mels), feats.shape
         x[i] = feats
@@ -164,14 +174,16 @@ def write_split(
         for k in ("engine", "voice", "text", "noise"):
             cols[k].append(meta[k])
         wav = ""
-        if split == "test" and (meta["noise"] == "clean" or meta["label"] == SILENCE):
+        if _as_wav(meta):
             key = (meta["label"], meta["engine"], meta["voice"])
             seen[key] += 1
             label_dir = meta["label"].replace(" ", "_")
-            wav = f"test_wav/{label_dir}/{meta['engine']}-{meta['voice']}-{seen[key]}.wav"
+            wav = f"{split}_wav/{label_dir}/{meta['engine']}-{meta['voice']}-{seen[key]}.wav"
             (out_dir / wav).parent.mkdir(parents=True, exist_ok=True)
             sf.write(out_dir / wav, window, params.sample_rate_hz, subtype="PCM_16")
-        cols["wav"].append(wav)
+        # Only test rows name their file: val.npz stays as it was before val_wav/ existed, and
+        # the training stages' cache keys hash it.
+        cols["wav"].append(wav if split == "test" else "")
     if n_cut:
         logger.warning(
             "%s: %d command clips longer than the %.2f s window were cut", split, n_cut, window_s
