@@ -28,7 +28,7 @@ from edge_asr.train.dataset import (
     plan_rows,
     recipe_for,
 )
-from edge_asr.train.evaluate import heldout_clips
+from edge_asr.train.evaluate import heldout_clips, human_clips
 from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
 from edge_asr.train.windows import UNKNOWN
 
@@ -150,6 +150,16 @@ def test_heldout_clips_carry_the_model_labels_including_phrases(tiny: DatasetInf
     labels = {label for _, label in clips}
     assert "lights on" in labels  # stored as test_wav/lights_on/, scored as "lights on"
     assert labels <= set(tiny.labels)
+
+
+def test_human_evaluation_clips_are_found_after_setup() -> None:
+    """build/setup installs Asterisk's prompts without apt's recommends, which leaves out the
+    `sounds/en` link; the card's only human figure must not vanish with it."""
+    clips = human_clips(list(vocab.DEFAULT_COMMANDS))
+    assert sorted(label for _, label in clips if label != UNKNOWN) == sorted(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    assert sum(label == UNKNOWN for _, label in clips) >= 10  # "ten" ... "ninety"
 
 
 def test_training_hears_running_speech_as_unknown(tiny: DatasetInfo) -> None:

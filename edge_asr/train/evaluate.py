@@ -37,7 +37,12 @@ from .augment import coloured_noise, load_music
 log = logging.getLogger(__name__)
 
 SNRS_DB: tuple[float | None, ...] = (None, 20.0, 10.0, 0.0)
-HUMAN_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
+# asterisk-core-sounds-en points sounds/en at the speaker's folder; without it (apt's
+# --no-install-recommends) only the folder itself is there.
+HUMAN_DIGITS_DIRS = (
+    Path("/usr/share/asterisk/sounds/en/digits"),
+    Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits"),
+)
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -222,10 +227,14 @@ def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
     Digits 0-9 are positives where the model has them as commands; every other number word
     (and digits it lacks) must not be accepted.
     """
-    if not HUMAN_DIGITS.is_dir():
+    folder = next((d for d in HUMAN_DIGITS_DIRS if d.is_dir()), None)
+    if folder is None:
+        log.warning(
+            "no human recordings (asterisk-core-sounds-en-wav): the card will have no human figure"
+        )
         return []
     clips = []
-    for path in sorted(HUMAN_DIGITS.glob("*.wav")):
+    for path in sorted(folder.glob("*.wav")):
         if re.fullmatch(r"[0-9]", path.stem):
             word = DIGIT_WORDS[int(path.stem)]
             clips.append((path, word if word in commands else "_unknown_"))
