@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Compare models at equal false accepts instead of at each one's calibrated threshold (which
+1-5 false accepts in 3 hours decide): for the validation voices against the validation stream
+and the held-out voices against the test stream, the share of clean command clips whose first
+detection is right at the lowest threshold with at most N false accepts in the stream.
+Not part of the product; behind build/results/ablation-more-copies.json.
+
+  PYTHONPATH=. .venv/bin/python build/experiments/det-compare.py OUT.json MODEL_DIR [MODEL_DIR ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_asr.audio import read_wav
+from edge_asr.calibrate import THRESHOLDS, labelled_clips
+from edge_asr.model import is_internal, load_spec
+from edge_asr.train.evaluate import Evaluator, clip_traces, heldout_clips
+
+CACHE = Path.home() / ".cache/edge-asr"
+DATASET = CACHE / "datasets/speech-commands-20"
+STREAMS = CACHE / "streams/speech-commands-20"
+MAX_FALSE_ACCEPTS = (0, 1, 2, 3, 6)  # in the 3-hour stream: 0, 0.33, 0.67, 1 and 2 per hour
+
+
+def det(ev: Evaluator, clips: list[tuple[Path, str]], stream: Path, music: int) -> dict[str, Any]:
+    traces = [
+        t for t in clip_traces(ev, clips, (None,), music_split=music) if not is_internal(t.label)
+    ]
+    neg = ev.trace(read_wav(stream, ev.spec.frontend.sample_rate_hz), "_negative_")
+    rows = []
+    for t in THRESHOLDS:
+        right = sum([d.command for d in ev.detections(tr, t)][:1] == [tr.label] for tr in traces)
+        rows.append((t, right / len(traces), len(ev.detections(neg, t))))
+    at = {}
+    for n in MAX_FALSE_ACCEPTS:
+        t, top1, fa = min((r for r in rows if r[2] <= n), key=lambda r: r[0])
+        at[f"<={n}"] = {"threshold": t, "clean_top1": round(top1, 4), "false_accepts": fa}
+    return {"clips": len(traces), "stream_hours": round(neg.seconds / 3600, 3), "at": at}
+
+
+def main(out: Path, models: list[Path]) -> int:
+    report: dict[str, Any] = {
+        "command": " ".join(["build/experiments/det-compare.py", *sys.argv[1:]])
+    }
+    report["rule"] = __doc__.split("\n\n")[0].replace("\n", " ")
+    for model in models:
+        spec = load_spec(model)
+        ev = Evaluator(spec)
+        val = labelled_clips(DATASET / "val_wav", spec.labels)
+        report[str(model)] = {
+            "model": f"{spec.name} {spec.version}",
+            "validation": det(ev, val, STREAMS / "val-180min.wav", 1),
+            "heldout": det(ev, heldout_clips(DATASET, spec.labels), STREAMS / "test-180min.wav", 2),
+        }
+        for split in ("validation", "heldout"):
+            cells = report[str(model)][split]["at"]
+            print(model, split, {k: (v["threshold"], v["clean_top1"]) for k, v in cells.items()})
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]))
