@@ -51,6 +51,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> DatasetInfo:
     )
 
 
+def _rebuild(tiny: DatasetInfo) -> DatasetInfo:
+    """build_dataset again over the tiny fixture's folder, with the fixture's arguments."""
+    return build_dataset(
+        COMMANDS,
+        tiny.out_dir,
+        size="tiny",
+        seed=3,
+        progress=False,
+        cache_dir=tiny.out_dir.parent / "cache",
+    )
+
+
 def _load(info: DatasetInfo, split: str) -> dict[str, np.ndarray]:
     with np.load(info.out_dir / f"{split}.npz") as data:
         return {k: data[k] for k in data.files}
@@ -104,14 +116,7 @@ def test_features_equal_log_mel_of_stored_test_wav(tiny: DatasetInfo) -> None:
 
 def test_rebuild_with_same_recipe_reuses_outputs(tiny: DatasetInfo) -> None:
     before = (tiny.out_dir / "train.npz").stat().st_mtime_ns
-    again = build_dataset(
-        COMMANDS,
-        tiny.out_dir,
-        size="tiny",
-        seed=3,
-        progress=False,
-        cache_dir=tiny.out_dir.parent / "cache",
-    )
+    again = _rebuild(tiny)
     assert again.recipe_hash == tiny.recipe_hash
     assert (tiny.out_dir / "train.npz").stat().st_mtime_ns == before
 
@@ -132,14 +137,7 @@ def test_clean_val_and_test_windows_are_kept_as_wav_and_rebuilt_when_lost(
     stale = tiny.out_dir / "test_wav" / "_unknown_" / "older-build.wav"
     stale.write_bytes(b"")
     (tiny.out_dir / ".test.recipe").unlink()
-    build_dataset(
-        COMMANDS,
-        tiny.out_dir,
-        size="tiny",
-        seed=3,
-        progress=False,
-        cache_dir=tiny.out_dir.parent / "cache",
-    )
+    _rebuild(tiny)
     assert (tiny.out_dir / "val.npz").read_bytes() == val_npz  # training caches stay valid
     assert len(wavs("val")) == int(np.isnan(_load(tiny, "val")["snr_db"]).sum())
     assert not stale.exists()
