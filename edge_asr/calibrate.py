@@ -8,7 +8,7 @@ synthetic streams and held-out clips.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,17 @@ def trace_blocks(
 
 
 def replay(
-    events: Iterable[Event], spec: ModelSpec, threshold: float, settings: DecoderSettings
+    events: Iterable[Event],
+    spec: ModelSpec,
+    threshold: float,
+    settings: DecoderSettings,
+    per_command: Mapping[str, float] | None = None,
 ) -> list[Detection]:
-    """The detections the decoder would make at one global threshold."""
+    """The detections the decoder would make at one global threshold (or `per_command` ones,
+    `threshold` for the commands it leaves out)."""
     decoder = Decoder(
         spec.labels,
-        {},
+        per_command or {},
         threshold,
         smoothing_steps=smoothing_steps(settings, spec),
         refractory_s=settings.refractory_ms / 1000,

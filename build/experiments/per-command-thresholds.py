@@ -27,11 +27,17 @@ from typing import Any
 import numpy as np
 
 from edge_asr.audio import read_wav
-from edge_asr.calibrate import labelled_clips
-from edge_asr.decoder import Decoder
+from edge_asr.calibrate import THRESHOLDS, labelled_clips, pick_threshold, replay
 from edge_asr.model import load_spec
 from edge_asr.pipeline import smoothing_steps
-from edge_asr.train.evaluate import SNRS_DB, Evaluator, Trace, clip_traces, heldout_clips
+from edge_asr.train.evaluate import (
+    SNRS_DB,
+    Evaluator,
+    Trace,
+    clip_traces,
+    false_accepts_per_hour,
+    heldout_clips,
+)
 
 CACHE = Path.home() / ".cache/edge-asr"
 DATASET = CACHE / "datasets/speech-commands-20"
@@ -46,19 +52,13 @@ def logit(p: Any) -> Any:
 
 class Replayer:
     def __init__(self, ev: Evaluator) -> None:
+        self.spec, self.settings = ev.spec, ev.settings
         self.labels = ev.spec.labels
         self.commands = list(ev.spec.commands)
         self.steps = smoothing_steps(ev.settings, ev.spec)
 
     def detections(self, trace: Trace, thresholds: Mapping[str, float], default: float) -> list:
-        decoder = Decoder(self.labels, thresholds, default, self.steps, refractory_s=1.0)
-        found = []
-        for now, start, post in trace.events:
-            if post is None:
-                decoder.reset()
-            elif (d := decoder.update(post, now, start)) is not None:
-                found.append(d)
-        return found
+        return replay(trace.events, self.spec, default, self.settings, thresholds)
 
     def smoothed(self, trace: Trace) -> tuple[np.ndarray, np.ndarray]:
         """Stream times and the decoder's running mean of posteriors (reset when the gate shuts)."""
@@ -154,8 +154,7 @@ def main(model: Path, out: Path) -> int:
         }
 
     # The factory's rule: the lowest global threshold with <= 0.5 counted false accepts/hour.
-    counted = {t: len(rp.detections(streams["val"], {}, float(t))) / val_hours for t in GRID}
-    global_t = float(min([t for t in GRID if counted[t] <= 0.5], default=GRID[-1]))
+    global_t = pick_threshold(false_accepts_per_hour(ev, streams["val"], THRESHOLDS), 0.5)
     report: dict[str, Any] = {
         "command": "build/experiments/per-command-thresholds.py " + " ".join(sys.argv[1:]),
         "model": f"{spec.name} {spec.version}",
