@@ -29,6 +29,7 @@ from edge_asr.train.dataset import (
     recipe_for,
 )
 from edge_asr.train.evaluate import heldout_clips, human_clips
+from edge_asr.train.stream import make_negative_stream
 from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
 from edge_asr.train.windows import UNKNOWN
 
@@ -119,6 +120,21 @@ def test_rebuild_with_same_recipe_reuses_outputs(tiny: DatasetInfo) -> None:
     again = _rebuild(tiny)
     assert again.recipe_hash == tiny.recipe_hash
     assert (tiny.out_dir / "train.npz").stat().st_mtime_ns == before
+
+
+def test_a_negative_stream_being_read_survives_a_rebuild(tiny: DatasetInfo, tmp_path: Path) -> None:
+    """Two trainings on one cache (another --train-seed) rebuild the same streams: a run that
+    has a stream open must keep reading the file it opened, never a half-written one."""
+    out, cache = tmp_path / "val.wav", tiny.out_dir.parent / "cache"
+    make_negative_stream(out, 0.05, 1, commands=COMMANDS, cache_dir=cache, progress=False)
+    with sf.SoundFile(out) as reader:
+        make_negative_stream(out, 0.05, 2, commands=COMMANDS, cache_dir=cache, progress=False)
+        kept = reader.read(dtype="int16")
+    rebuilt, _ = sf.read(out, dtype="int16")
+    assert kept.size == rebuilt.size == 0.05 * 60 * 16000
+    assert not np.array_equal(kept, rebuilt)  # the reader still has seed 1's stream
+    assert json.loads(out.with_suffix(".json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val.json", "val.wav"]
 
 
 def test_clean_val_and_test_windows_are_kept_as_wav_and_rebuilt_when_lost(

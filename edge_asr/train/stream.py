@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,10 @@ def make_negative_stream(
     out.parent.mkdir(parents=True, exist_ok=True)
     segments: list[dict[str, Any]] = []
     written = 0
-    with sf.SoundFile(out, "w", SAMPLE_RATE_HZ, 1, subtype="PCM_16") as wav:
+    # Written aside and renamed: a run reading this stream (another seed's evaluation, on the
+    # same cache) keeps its complete file while this one is rewritten.
+    part = out.with_name(f".{out.name}.{os.getpid()}.part")
+    with sf.SoundFile(part, "w", SAMPLE_RATE_HZ, 1, subtype="PCM_16", format="WAV") as wav:
         for seg in plan:
             if written >= total:
                 break
@@ -147,7 +151,9 @@ def make_negative_stream(
         "commands": list(commands),
         "segments": segments,
     }
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    part.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    part.with_suffix(".json").replace(out.with_suffix(".json"))
+    part.replace(out)
     speech_s = sum(s["end_s"] - s["start_s"] for s in segments if s["kind"] == "speech")
     logger.info(
         "negative stream %s: %.1f min, %.1f min of speech", out, written / 960000, speech_s / 60
