@@ -41,6 +41,8 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     metrics = spec.extra["metrics"]
     assert set(metrics["test"]) >= {"teacher", "student_no_kd", "student_kd", "student_mined"}
     assert metrics["shipped_student"] == "mined"
+    kernels = spec.extra["training"]["kernels"]  # what a bit-for-bit rebuild must share
+    assert kernels["torch_cpu_capability"] and any("openblas" in b for b in kernels["blas"])
     mined = spec.extra["training"]["hard_negatives"]
     assert mined["from"] in ("no_kd", "kd") and mined["stream_windows"] > 500  # 1 min / 100 ms
     assert 0.0 <= metrics["agreement"]["agree_onnx_tflite"] <= 1.0

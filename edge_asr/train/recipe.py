@@ -179,6 +179,24 @@ def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     return stable_dict(cfg, ("select_on",))
 
 
+def compute_kernels() -> dict[str, Any]:
+    """The CPU code paths that did the arithmetic. Builds can repeat bit for bit only on the
+    same ones: float32 sums differ in the last bits with another OpenBLAS core type (features:
+    the block-read stream windows of test_train_mining differ between the Haswell and SkylakeX
+    kernels) or torch CPU capability (networks), and training amplifies such differences."""
+    kernels: dict[str, Any] = {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    try:  # a dependency of the train extra (librosa -> scikit-learn), not declared by us
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return kernels
+    kernels["blas"] = sorted(
+        f"{i['internal_api']} {i.get('architecture') or ''}".strip()
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    return kernels
+
+
 def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
     """Load cache/key.pt if present, else run() and save; stages resume across invocations."""
     path = cache / f"{key}.pt"
@@ -432,6 +450,7 @@ def train_model(
         "export_s": round(export_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
         "torch": torch.__version__,
+        "kernels": compute_kernels(),
     }
     spec = ModelSpec(
         folder=out_dir,
