@@ -137,6 +137,35 @@ def test_a_negative_stream_being_read_survives_a_rebuild(tiny: DatasetInfo, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["val.json", "val.wav"]
 
 
+def test_a_current_negative_stream_is_kept_and_a_changed_one_rewritten(
+    tiny: DatasetInfo, tmp_path: Path
+) -> None:
+    """Every evaluation asks for its streams; one written whole from the same plan is kept
+    (a 3-hour stream takes ~30 s to write), anything else is written again, and files left by a
+    killed writer are removed."""
+    out, cache = tmp_path / "val.wav", tiny.out_dir.parent / "cache"
+
+    def stream(seed: int) -> tuple[int, bytes]:
+        make_negative_stream(out, 0.05, seed, commands=COMMANDS, cache_dir=cache, progress=False)
+        return out.stat().st_mtime_ns, out.read_bytes()
+
+    first = stream(1)
+    killed = [tmp_path / ".val.wav.999999999.part", tmp_path / ".val.wav.999999999.json"]
+    for path in killed:
+        path.write_bytes(b"half")
+    assert stream(1) == first
+    assert not any(p.exists() for p in killed)
+    meta = out.with_suffix(".json")
+    meta.write_text(
+        json.dumps({k: v for k, v in json.loads(meta.read_text()).items() if k != "key"})
+    )
+    again = stream(1)  # a stream from before keys, or one whose JSON was lost: rewritten
+    assert again[0] != first[0] and again[1] == first[1]
+    other = stream(2)
+    assert other[1] != first[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val.json", "val.wav"]
+
+
 def test_clean_val_and_test_windows_are_kept_as_wav_and_rebuilt_when_lost(
     tiny: DatasetInfo,
 ) -> None:

@@ -18,7 +18,13 @@ from typing import Any
 from edge_asr.audio import read_wav
 from edge_asr.calibrate import THRESHOLDS, labelled_clips
 from edge_asr.model import is_internal, load_spec
-from edge_asr.train.evaluate import Evaluator, clip_traces, heldout_clips
+from edge_asr.train.evaluate import (
+    Evaluator,
+    clip_traces,
+    false_accepts_per_hour,
+    false_reject_rates,
+    heldout_clips,
+)
 
 CACHE = Path.home() / ".cache/edge-asr"
 DATASET = CACHE / "datasets/speech-commands-20"
@@ -31,15 +37,18 @@ def det(ev: Evaluator, clips: list[tuple[Path, str]], stream: Path, music: int) 
         t for t in clip_traces(ev, clips, (None,), music_split=music) if not is_internal(t.label)
     ]
     neg = ev.trace(read_wav(stream, ev.spec.frontend.sample_rate_hz), "_negative_")
-    rows = []
-    for t in THRESHOLDS:
-        right = sum([d.command for d in ev.detections(tr, t)][:1] == [tr.label] for tr in traces)
-        rows.append((t, right / len(traces), len(ev.detections(neg, t))))
+    rejects = false_reject_rates(ev, traces, THRESHOLDS)
+    hours = neg.seconds / 3600
+    counts = {t: round(r * hours) for t, r in false_accepts_per_hour(ev, neg, THRESHOLDS).items()}
     at = {}
     for n in MAX_FALSE_ACCEPTS:
-        t, top1, fa = min((r for r in rows if r[2] <= n), key=lambda r: r[0])
-        at[f"<={n}"] = {"threshold": t, "clean_top1": round(top1, 4), "false_accepts": fa}
-    return {"clips": len(traces), "stream_hours": round(neg.seconds / 3600, 3), "at": at}
+        t = min(t for t in THRESHOLDS if counts[t] <= n)
+        at[f"<={n}"] = {
+            "threshold": t,
+            "clean_top1": round(1 - rejects[t], 4),
+            "false_accepts": counts[t],
+        }
+    return {"clips": len(traces), "stream_hours": round(hours, 3), "at": at}
 
 
 def main(out: Path, models: list[Path]) -> int:

@@ -173,6 +173,18 @@ def false_accepts_per_hour(
     return {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in thresholds}
 
 
+def false_reject_rates(
+    ev: Evaluator, traces: Sequence[Trace], thresholds: Sequence[float]
+) -> dict[float, float]:
+    """Share of command `traces` whose first detection at each threshold is not their own
+    command (a miss or a wrong one): the DET curve's other axis. 0 for no traces."""
+    rates = {}
+    for t in thresholds:
+        wrong = sum([d.command for d in ev.detections(tr, t)][:1] != [tr.label] for tr in traces)
+        rates[t] = wrong / max(1, len(traces))
+    return rates
+
+
 def calibrate(
     ev: Evaluator,
     negative_wav: Path,
@@ -264,13 +276,12 @@ def evaluate(
     human = clip_traces(ev, human_clips(spec.commands), (None,))
     if human:
         report["human_asterisk_prompts"] = score_clips(ev, human, threshold)
-    det: dict[str, list[float]] = {"threshold": list(THRESHOLDS), "false_reject_rate": []}
     clean = [t for t in traces if t.snr_db is None and not is_internal(t.label)]
-    for t in THRESHOLDS:
-        wrong = sum(
-            1 for tr in clean if [d.command for d in ev.detections(tr, t)][:1] != [tr.label]
-        )
-        det["false_reject_rate"].append(round(wrong / max(1, len(clean)), 4))
+    rejects = false_reject_rates(ev, clean, THRESHOLDS)
+    det: dict[str, list[float]] = {
+        "threshold": list(THRESHOLDS),
+        "false_reject_rate": [round(rejects[t], 4) for t in THRESHOLDS],
+    }
     if negative_wav is not None:
         audio = read_wav(negative_wav, spec.frontend.sample_rate_hz)
         neg = ev.trace(audio, "_negative_", source=str(negative_wav))

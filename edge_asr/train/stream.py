@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_KINDS = ("speech", "music", "noise", "silence")
 SEGMENT_WEIGHTS = (0.6, 0.13, 0.12, 0.15)
+# Part of every stream's key: bump it when the writer below changes what a plan sounds like.
+WRITER_VERSION = 1
 
 
 def _stream_voices(
@@ -95,6 +98,11 @@ def make_negative_stream(
     for seg in plan:
         if seg["kind"] == "speech":
             seg["text"] = next(texts)
+    _remove_stale_parts(out)
+    key = _stream_key(plan, total, seed, music_split)
+    if _is_current(out, key):
+        logger.info("negative stream %s: up to date, kept", out)
+        return out
     cache.fill(
         [(s["text"], s["voice"]) for s in plan if s["kind"] == "speech"],
         progress=progress,
@@ -149,13 +157,50 @@ def make_negative_stream(
         "seconds": written / SAMPLE_RATE_HZ,
         "seed": seed,
         "commands": list(commands),
+        "key": key,
         "segments": segments,
     }
     part.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    part.replace(out)  # the WAV before its JSON: a key in the JSON vouches for the WAV beside it
     part.with_suffix(".json").replace(out.with_suffix(".json"))
-    part.replace(out)
     speech_s = sum(s["end_s"] - s["start_s"] for s in segments if s["kind"] == "speech")
     logger.info(
         "negative stream %s: %.1f min, %.1f min of speech", out, written / 960000, speech_s / 60
     )
     return out
+
+
+def _stream_key(plan: list[dict[str, Any]], total: int, seed: int, music_split: int) -> str:
+    """What decides the stream's samples: the plan (texts, voices, segment lengths), its
+    length, the seed the writer draws levels from, the music track and the writer's version."""
+    spec = [{k: repr(v) if k == "voice" else v for k, v in seg.items()} for seg in plan]
+    blob = json.dumps([WRITER_VERSION, total, seed, music_split, spec], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _is_current(out: Path, key: str) -> bool:
+    """True when `out` was written whole from the same key: the WAV is renamed into place
+    before its JSON, so a JSON with the key means the WAV beside it was written with it."""
+    try:
+        return out.is_file() and json.loads(out.with_suffix(".json").read_text())["key"] == key
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _remove_stale_parts(out: Path) -> None:
+    """Delete `.NAME.PID.part` files (and their JSON) left by writers that were killed."""
+    for part in out.parent.glob(f".{out.name}.*"):
+        pid = part.name[len(out.name) + 2 :].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+            logger.info("removed %s, left by an interrupted run", part)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
