@@ -179,7 +179,7 @@ def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     return stable_dict(cfg, ("select_on",))
 
 
-def compute_kernels() -> dict[str, Any]:
+def _compute_kernels() -> dict[str, Any]:
     """The CPU code paths that did the arithmetic. Builds can repeat bit for bit only on the
     same ones: float32 sums differ in the last bits with another OpenBLAS core type (features:
     the block-read stream windows of test_train_mining differ between the Haswell and SkylakeX
@@ -450,7 +450,7 @@ def train_model(
         "export_s": round(export_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
         "torch": torch.__version__,
-        "kernels": compute_kernels(),
+        "kernels": _compute_kernels(),
     }
     spec = ModelSpec(
         folder=out_dir,
