@@ -187,29 +187,37 @@ def false_reject_rates(
 
 def calibrate(
     ev: Evaluator,
-    negative_wav: Path,
+    negative_wavs: Sequence[Path],
     spans_ms: Sequence[int],
     target_per_hour: float = 0.5,
     floor: float = 0.5,
 ) -> dict[int, tuple[float, dict[float, float]]]:
-    """For each smoothing span, the lowest threshold whose false accepts on a (validation)
-    negative stream meet the target, and the rates it was read from. The stream is traced once:
-    posteriors depend on the inference cadence only, the span is replayed."""
-    audio = read_wav(negative_wav, ev.spec.frontend.sample_rate_hz)
-    trace = ev.trace(audio, "_negative_", source=str(negative_wav))
+    """For each smoothing span, the lowest threshold whose false accepts on (validation)
+    negative streams, pooled, meet the target, and the pooled rates it was read from. Each
+    stream is traced once: posteriors depend on the inference cadence only, the span is
+    replayed."""
+    traces = [
+        ev.trace(read_wav(wav, ev.spec.frontend.sample_rate_hz), "_negative_", source=str(wav))
+        for wav in negative_wavs
+    ]
+    hours = sum(t.seconds for t in traces) / 3600
     out = {}
     for ms in spans_ms:
         settings = ev.settings.model_copy(update={"smoothing_ms": ms})
-        rates = false_accepts_per_hour(ev, trace, THRESHOLDS, settings)
+        counts = dict.fromkeys(THRESHOLDS, 0)
+        for trace in traces:
+            for t, rate in false_accepts_per_hour(ev, trace, THRESHOLDS, settings).items():
+                counts[t] += round(rate * trace.seconds / 3600)
+        rates = {t: n / hours for t, n in counts.items()}
         chosen = pick_threshold(rates, target_per_hour, floor)
         log.info(
-            "calibrated threshold %.2f for %d ms smoothing: %.2f false accepts/hour on %s"
-            " (%.0f min)",
+            "calibrated threshold %.2f for %d ms smoothing: %.2f false accepts/hour on %d"
+            " stream(s), %.0f min",
             chosen,
             ms,
             rates[chosen],
-            negative_wav.name,
-            trace.seconds / 60,
+            len(traces),
+            hours * 60,
         )
         out[ms] = (chosen, rates)
     return out
