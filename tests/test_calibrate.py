@@ -15,7 +15,14 @@ from tiny_model import write_wav
 
 from edge_asr.audio import read_wav
 from edge_asr.backends import load_backend
-from edge_asr.calibrate import site_report, trace_audio, trace_blocks
+from edge_asr.calibrate import (
+    THRESHOLDS,
+    replay,
+    replay_thresholds,
+    site_report,
+    trace_audio,
+    trace_blocks,
+)
 from edge_asr.config import DecoderSettings
 from edge_asr.model import default_model_dir, load_spec
 from edge_asr.pipeline import Recognizer
@@ -153,3 +160,28 @@ def test_long_recordings_are_traced_block_by_block(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert report.seconds == 600.0
     assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB for a 19 MB recording"
+
+
+def test_replay_at_many_thresholds_finds_what_replay_finds_at_each() -> None:
+    """replay_thresholds skips stretches that cannot fire; it must never change a detection.
+    Random posteriors with gate closings, loud and quiet stretches, at every threshold."""
+    spec = load_spec(default_model_dir())
+    settings = DecoderSettings()
+    rng = np.random.default_rng(7)
+    n = len(spec.labels)
+    events: list = []
+    now = 0.0
+    for _ in range(300):
+        peak = rng.choice([0.2, 0.6, 0.95])  # stretches that stay low, and ones that fire
+        for _ in range(int(rng.integers(1, 12))):
+            post = rng.dirichlet(np.full(n, 0.3)).astype(np.float32) * (1 - peak)
+            post[int(rng.integers(n))] += peak
+            events.append((now, now - 0.5, post))
+            now += 0.1
+        events.append((now, now, None))
+        now += float(rng.uniform(0.0, 1.5))  # some gaps shorter than the refractory period
+    grid = sorted({*THRESHOLDS, spec.default_threshold})
+    fast = replay_thresholds(events, spec, grid, settings)
+    assert sum(len(d) for d in fast.values()) > 100
+    for t in grid:
+        assert fast[t] == replay(events, spec, t, settings), t

@@ -26,6 +26,7 @@ from ..calibrate import (
     labelled_clips,
     pick_threshold,
     replay,
+    replay_thresholds,
     trace_audio,
 )
 from ..config import DecoderSettings
@@ -170,7 +171,8 @@ def false_accepts_per_hour(
     """Detections per hour of `trace` at each threshold (decoder `settings`, else ev's)."""
     hours = trace.seconds / 3600
     settings = settings or ev.settings
-    return {t: len(replay(trace.events, ev.spec, t, settings)) / hours for t in thresholds}
+    found = replay_thresholds(trace.events, ev.spec, thresholds, settings)
+    return {t: len(d) / hours for t, d in found.items()}
 
 
 def false_reject_rates(
