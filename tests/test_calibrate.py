@@ -85,14 +85,14 @@ def test_a_quiet_site_keeps_the_model_threshold_and_shows_what_raising_it_costs(
 def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
     tmp_path: Path,
 ) -> None:
-    """A TV saying "one" in the room: reported with its time, and the recommended threshold is
+    """A TV saying "two" in the room: reported with its time, and the recommended threshold is
     the lowest one at which it no longer fires."""
     own = load_spec(MODEL).default_threshold
-    clip = read_wav(MODEL / "samples" / "one.wav", RATE)
+    clip = read_wav(MODEL / "samples" / "two.wav", RATE)
     audio = np.concatenate([quiet_room(30)[: 10 * RATE], clip, quiet_room(30)])
     done = calibrate(write_wav(tmp_path / "tv.wav", audio))
     assert done.returncode == 0, done.stdout + done.stderr
-    fired = re.search(r"false accept at [\d.]+: one \(([\d.]+)\) at ([\d.]+) s", done.stdout)
+    fired = re.search(r"false accept at [\d.]+: two \(([\d.]+)\) at ([\d.]+) s", done.stdout)
     assert fired, done.stdout
     assert 10.0 < float(fired.group(2)) < 12.5
     recommended = float(re.search(r"default = ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
@@ -107,7 +107,7 @@ def test_a_command_in_the_site_audio_raises_the_recommendation_above_its_score(
     assert as_json.returncode == 0
     report = json.loads(as_json.stdout)
     assert report["recommended"] == recommended and report["model_threshold"] == own
-    assert [f["command"] for f in report["false_accepts"]] == ["one"]
+    assert [f["command"] for f in report["false_accepts"]] == ["two"]
     assert report["false_accepts_per_hour"][f"{recommended:.2f}"] == 0.0
     assert abs(report["false_accepts_per_hour"][f"{below:.2f}"] - float(table[below][0])) < 0.01
     assert report["commands_heard"] is None
