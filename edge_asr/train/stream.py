@@ -161,7 +161,9 @@ def make_negative_stream(
         "segments": segments,
     }
     part.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    part.replace(out)  # the WAV before its JSON: a key in the JSON vouches for the WAV beside it
+    # The old JSON goes first and the new one last: a key in the JSON vouches for the WAV.
+    out.with_suffix(".json").unlink(missing_ok=True)
+    part.replace(out)
     part.with_suffix(".json").replace(out.with_suffix(".json"))
     speech_s = sum(s["end_s"] - s["start_s"] for s in segments if s["kind"] == "speech")
     logger.info(
