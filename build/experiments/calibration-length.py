@@ -24,13 +24,13 @@ from edge_asr.train.cli import VALIDATION_STREAMS, validation_streams
 from edge_asr.train.evaluate import (
     Evaluator,
     clip_traces,
-    false_accepts_per_hour,
+    false_accept_counts,
     false_reject_rates,
     heldout_clips,
 )
 from edge_asr.train.stream import make_negative_stream
+from edge_asr.train.tts import DEFAULT_CACHE_DIR as CACHE
 
-CACHE = Path.home() / ".cache/edge-asr"
 DATASET = CACHE / "datasets/speech-commands-20"
 MINUTES = 180
 VAL_SEEDS = (1, 3, 5, 7, 9)  # the full preset's validation streams; 0 is the test stream
@@ -50,9 +50,7 @@ def streams(commands: list[str]) -> dict[int, Path]:
 
 def counts(ev: Evaluator, wav: Path) -> tuple[float, dict[float, int]]:
     trace = ev.trace(read_wav(wav, ev.spec.frontend.sample_rate_hz), "_negative_")
-    hours = trace.seconds / 3600
-    rates = false_accepts_per_hour(ev, trace, THRESHOLDS)
-    return hours, {t: round(r * hours) for t, r in rates.items()}
+    return trace.seconds / 3600, false_accept_counts(ev, trace, THRESHOLDS)
 
 
 def pooled(parts: list[tuple[float, dict[float, int]]]) -> dict[float, float]:

@@ -21,7 +21,7 @@ from edge_asr.model import is_internal, load_spec
 from edge_asr.train.evaluate import (
     Evaluator,
     clip_traces,
-    false_accepts_per_hour,
+    false_accept_counts,
     false_reject_rates,
     heldout_clips,
 )
@@ -39,7 +39,7 @@ def det(ev: Evaluator, clips: list[tuple[Path, str]], stream: Path, music: int) 
     neg = ev.trace(read_wav(stream, ev.spec.frontend.sample_rate_hz), "_negative_")
     rejects = false_reject_rates(ev, traces, THRESHOLDS)
     hours = neg.seconds / 3600
-    counts = {t: round(r * hours) for t, r in false_accepts_per_hour(ev, neg, THRESHOLDS).items()}
+    counts = false_accept_counts(ev, neg, THRESHOLDS)
     at = {}
     for n in MAX_FALSE_ACCEPTS:
         t = min(t for t in THRESHOLDS if counts[t] <= n)

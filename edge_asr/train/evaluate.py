@@ -162,6 +162,17 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def false_accept_counts(
+    ev: Evaluator,
+    trace: Trace,
+    thresholds: Sequence[float],
+    settings: DecoderSettings | None = None,
+) -> dict[float, int]:
+    """Detections in `trace` at each threshold (decoder `settings`, else ev's)."""
+    found = replay_thresholds(trace.events, ev.spec, thresholds, settings or ev.settings)
+    return {t: len(d) for t, d in found.items()}
+
+
 def false_accepts_per_hour(
     ev: Evaluator,
     trace: Trace,
@@ -170,9 +181,7 @@ def false_accepts_per_hour(
 ) -> dict[float, float]:
     """Detections per hour of `trace` at each threshold (decoder `settings`, else ev's)."""
     hours = trace.seconds / 3600
-    settings = settings or ev.settings
-    found = replay_thresholds(trace.events, ev.spec, thresholds, settings)
-    return {t: len(d) / hours for t, d in found.items()}
+    return {t: n / hours for t, n in false_accept_counts(ev, trace, thresholds, settings).items()}
 
 
 def false_reject_rates(
@@ -208,8 +217,8 @@ def calibrate(
         settings = ev.settings.model_copy(update={"smoothing_ms": ms})
         counts = dict.fromkeys(THRESHOLDS, 0)
         for trace in traces:
-            for t, rate in false_accepts_per_hour(ev, trace, THRESHOLDS, settings).items():
-                counts[t] += round(rate * trace.seconds / 3600)
+            for t, n in false_accept_counts(ev, trace, THRESHOLDS, settings).items():
+                counts[t] += n
         rates = {t: n / hours for t, n in counts.items()}
         chosen = pick_threshold(rates, target_per_hour, floor)
         log.info(
