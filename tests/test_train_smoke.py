@@ -84,21 +84,23 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_rebuild_from_empty_caches_makes_the_same_model_files(tmp_path: Path) -> None:
-    """Fixed seeds mean the same files: data, training, both INT8 exports. The builds share
-    only the synthesised clips (each engine's own determinism is tested in test_train_data)."""
+    """Fixed seeds mean the same files: data, training, both INT8 exports, the threshold, with
+    stages side by side (--jobs 2) or in turn (--jobs 1). The builds share only the synthesised
+    clips (each engine's own determinism is tested in test_train_data)."""
     clips = DEFAULT_CACHE_DIR / "tts"
     clips.mkdir(parents=True, exist_ok=True)
     digests = []
-    for build in ("first", "second"):
+    for build, jobs in (("first", "2"), ("second", "1")):
         cache = tmp_path / build / "cache"
         cache.mkdir(parents=True)
         (cache / "tts").symlink_to(clips, target_is_directory=True)
-        _train_tiny(tmp_path / build / "model", "--cache", str(cache))
+        _train_tiny(tmp_path / build / "model", "--cache", str(cache), "--jobs", jobs)
         files = ("model.onnx", "model.tflite")
         digests.append(
             [
                 hashlib.sha256((tmp_path / build / "model" / f).read_bytes()).hexdigest()
                 for f in files
             ]
+            + [load_spec(tmp_path / build / "model").default_threshold]
         )
     assert digests[0] == digests[1]

@@ -7,6 +7,8 @@ import logging
 import re
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ..model import ModelSpec, load_spec, write_spec
 from .card import write_card
 from .evaluate import Evaluator, calibrate, evaluate, evaluate_validation, heldout_clips
 from .evaluate import main as evaluate_main
+from .side import default_jobs
 from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
         help="another seed for the networks only (weights, batch order), same data and streams",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="processes: 2 (the default where two cores are free) runs independent stages side"
+        " by side, the same files in less time; 1 runs every stage in turn",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="cache folder")
     parser.add_argument(
         "--fa-per-hour",
@@ -90,13 +100,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def train(args: argparse.Namespace) -> int:
-    from .dataset import build_dataset
-    from .recipe import PRESETS, train_model, training_voices
-    from .stream import make_negative_stream
+    from .side import side_worker
 
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     if len(commands) < 1 or len(set(commands)) != len(commands):
         raise SystemExit("edge-asr train: --commands needs one or more distinct commands")
+    if args.jobs < 1:
+        raise SystemExit("edge-asr train: --jobs must be 1 or more")
+    with side_worker(args.jobs) as side:
+        return _train(args, commands, side)
+
+
+def _train(args: argparse.Namespace, commands: list[str], side: ProcessPoolExecutor | None) -> int:
+    from .dataset import build_dataset
+    from .recipe import PRESETS, train_model, training_voices
+    from .side import submit
+    from .stream import make_negative_stream
+
     name = args.name or args.out.name
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     dataset_dir = args.cache / "datasets" / slug
@@ -104,25 +124,38 @@ def train(args: argparse.Namespace) -> int:
     times: dict[str, float] = {}
 
     streams = args.cache / "streams" / slug
+    val_min = NEGATIVE_MINUTES[args.size][0]
     if not args.evaluate_only:
         t0 = time.monotonic()
-        build_dataset(commands, dataset_dir, seed=args.seed, size=args.size, cache_dir=args.cache)
+        build_dataset(
+            commands,
+            dataset_dir,
+            seed=args.seed,
+            size=args.size,
+            cache_dir=args.cache,
+            workers=args.jobs,
+        )
         times["data_s"] = time.monotonic() - t0
 
         preset = PRESETS[RECIPE_PRESET[args.size]]
         mining_wav = None
         if preset.mine_threshold > 0:
-            t0 = time.monotonic()
-            mining_wav = make_negative_stream(  # training voices and music: never evaluated on
+            mining_wav = submit(  # training voices and music: never evaluated on
+                side,
+                make_negative_stream,
                 streams / f"mine-{preset.mine_minutes:g}min.wav",
                 preset.mine_minutes,
                 args.seed + 2,
                 commands=commands,
                 cache_dir=args.cache,
+                progress=side is None,
                 voices=training_voices(dataset_dir),
                 music_split=0,
             )
-            times["mining_stream_s"] = time.monotonic() - t0
+        # Needed after training only: on the side worker they are made while the students train.
+        negatives = submit(
+            side, _negative_streams, streams, args.size, args.seed, commands, args.cache
+        )
 
         t0 = time.monotonic()
         train_model(
@@ -135,20 +168,15 @@ def train(args: argparse.Namespace) -> int:
             threads=args.threads,
             cache_dir=args.cache / "runs" / slug,
             mining_wav=mining_wav,
+            side=side,
         )
         times["train_s"] = time.monotonic() - t0
+    else:
+        negatives = partial(_negative_streams, streams, args.size, args.seed, commands, args.cache)
 
     t0 = time.monotonic()
-    val_min, test_min = NEGATIVE_MINUTES[args.size]
-    val_negs = validation_streams(streams, args.size, args.seed, commands, args.cache)
-    test_neg = make_negative_stream(
-        streams / f"test-{test_min:g}min.wav",
-        test_min,
-        args.seed,
-        commands=commands,
-        cache_dir=args.cache,
-    )
-    times["negative_streams_s"] = time.monotonic() - t0
+    val_negs, test_neg = negatives()
+    times["negative_streams_s"] = time.monotonic() - t0  # what is left once training is done
 
     t0 = time.monotonic()
     spec = load_spec(args.out)
@@ -160,7 +188,7 @@ def train(args: argparse.Namespace) -> int:
     )
     # The card lists each span's threshold, for users who trade latency back.
     spans = sorted({*SMOOTHING_CHOICES_MS, smoothing})
-    by_span = calibrate(Evaluator(spec), val_negs, spans, args.fa_per_hour)
+    by_span = calibrate(Evaluator(spec), val_negs, spans, args.fa_per_hour, side=side)
     threshold, val_rates = by_span[smoothing]
     spec = _with(
         spec,
@@ -184,9 +212,10 @@ def train(args: argparse.Namespace) -> int:
     times["calibrate_s"] = time.monotonic() - t0
 
     t0 = time.monotonic()
+    # The TFLite pass (clips only) and the validation voices beside the ONNX pass and its stream.
+    side_reports = submit(side, _tflite_and_validation, args.out, dataset_dir)
     report = evaluate(args.out, dataset_dir, test_neg, plots_dir=args.out)
-    report_tflite = evaluate(args.out, dataset_dir, None, backend="tflite")
-    report["synthetic_validation"] = evaluate_validation(args.out, dataset_dir)
+    report_tflite, report["synthetic_validation"] = side_reports()
     times["evaluate_s"] = time.monotonic() - t0
     write_samples(load_spec(args.out), dataset_dir)
     times["total_s"] = time.monotonic() - started
@@ -196,6 +225,28 @@ def train(args: argparse.Namespace) -> int:
         f"(threshold {threshold:.2f})"
     )
     return 0
+
+
+def _negative_streams(
+    streams: Path, size: str, seed: int, commands: list[str], cache: Path
+) -> tuple[list[Path], Path]:
+    """The validation streams and the test stream (seed), made where missing."""
+    from .stream import make_negative_stream
+
+    val = validation_streams(streams, size, seed, commands, cache)
+    test_min = NEGATIVE_MINUTES[size][1]
+    test = make_negative_stream(
+        streams / f"test-{test_min:g}min.wav", test_min, seed, commands=commands, cache_dir=cache
+    )
+    return val, test
+
+
+def _tflite_and_validation(
+    model_dir: Path, dataset_dir: Path
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    return evaluate(model_dir, dataset_dir, None, backend="tflite"), evaluate_validation(
+        model_dir, dataset_dir
+    )
 
 
 def validation_streams(

@@ -11,7 +11,9 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from ..decoder import Detection
 from ..model import ModelSpec, is_internal, load_spec
 from ..pipeline import Recognizer
 from .augment import coloured_noise, load_music
+from .side import map_shared
 
 log = logging.getLogger(__name__)
 
@@ -196,29 +199,44 @@ def false_reject_rates(
     return rates
 
 
+def stream_false_accepts(
+    spec: ModelSpec,
+    backend: str,
+    settings: DecoderSettings,
+    chunk_ms: int,
+    spans_ms: Sequence[int],
+    wav: Path,
+) -> tuple[float, dict[int, dict[float, int]]]:
+    """One negative stream traced once (posteriors depend on the inference cadence only) and
+    replayed at every smoothing span: its seconds and false accepts per span and threshold."""
+    ev = Evaluator(spec, backend, settings, chunk_ms)
+    trace = ev.trace(read_wav(wav, spec.frontend.sample_rate_hz), "_negative_", source=str(wav))
+    counts = {
+        ms: false_accept_counts(
+            ev, trace, THRESHOLDS, settings.model_copy(update={"smoothing_ms": ms})
+        )
+        for ms in spans_ms
+    }
+    return trace.seconds, counts
+
+
 def calibrate(
     ev: Evaluator,
     negative_wavs: Sequence[Path],
     spans_ms: Sequence[int],
     target_per_hour: float = 0.5,
     floor: float = 0.5,
+    side: ProcessPoolExecutor | None = None,
 ) -> dict[int, tuple[float, dict[float, float]]]:
     """For each smoothing span, the lowest threshold whose false accepts on (validation)
-    negative streams, pooled, meet the target, and the pooled rates it was read from. Each
-    stream is traced once: posteriors depend on the inference cadence only, the span is
-    replayed."""
-    traces = [
-        ev.trace(read_wav(wav, ev.spec.frontend.sample_rate_hz), "_negative_", source=str(wav))
-        for wav in negative_wavs
-    ]
-    hours = sum(t.seconds for t in traces) / 3600
+    negative streams, pooled, meet the target, and the pooled rates it was read from. With a
+    `side` worker it traces every other stream."""
+    one = partial(stream_false_accepts, ev.spec, ev.backend, ev.settings, ev.chunk_ms, spans_ms)
+    per_stream = map_shared(side, one, list(negative_wavs))
+    hours = sum(seconds for seconds, _ in per_stream) / 3600
     out = {}
     for ms in spans_ms:
-        settings = ev.settings.model_copy(update={"smoothing_ms": ms})
-        counts = dict.fromkeys(THRESHOLDS, 0)
-        for trace in traces:
-            for t, n in false_accept_counts(ev, trace, THRESHOLDS, settings).items():
-                counts[t] += n
+        counts = {t: sum(c[ms][t] for _, c in per_stream) for t in THRESHOLDS}
         rates = {t: n / hours for t, n in counts.items()}
         chosen = pick_threshold(rates, target_per_hour, floor)
         log.info(
@@ -227,7 +245,7 @@ def calibrate(
             chosen,
             ms,
             rates[chosen],
-            len(traces),
+            len(per_stream),
             hours * 60,
         )
         out[ms] = (chosen, rates)

@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from edge_asr.model import DECODER_DEFAULTS, ModelSpec, write_spec
 from . import export, fit, mining, nets
 from .augment import VOICE_CONVERSION_FIELDS, AugmentConfig
 from .cachekey import stable_dict
+from .side import submit
 from .tts import DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
@@ -210,6 +213,154 @@ def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class _Setup:
+    """What a run's stages are built and keyed from. The side worker derives the same from the
+    same arguments, so a stage it trains lands in the cache under the key this process reads."""
+
+    preset: Preset
+    seed: int
+    labels: list[str]
+    data_recipe: dict[str, Any]
+    frontend: FrontendParams
+    train: fit.Split
+    val: fit.Split
+    t_cfg: fit.TrainConfig
+    s_cfg: fit.TrainConfig
+    alpha: float
+    temp: float
+    base: dict[str, Any]
+    t_key: str
+
+    @property
+    def input_frames(self) -> int:
+        return int(self.train.x.shape[1])
+
+    @property
+    def n_mels(self) -> int:
+        return int(self.train.x.shape[2])
+
+    def new_teacher(self) -> nets.Teacher:
+        fit.set_seed(self.seed)
+        net = nets.Teacher(len(self.labels), self.n_mels, widths=self.preset.teacher_widths)
+        net.norm.set_stats(self.train.x)
+        return net
+
+    def new_student(self) -> nets.Student:
+        fit.set_seed(self.seed)
+        net = nets.Student(len(self.labels), self.n_mels, **self.preset.student_kwargs)
+        net.norm.set_stats(self.train.x)
+        return net
+
+    def student_cfg(self, kind: str) -> fit.TrainConfig:
+        return replace(self.s_cfg, kd_alpha=self.alpha if kind == "kd" else 0.0)
+
+    def student_key(self, kind: str) -> str:
+        cfg = self.student_cfg(kind)
+        parent = self.t_key if cfg.kd_alpha > 0 else None
+        return f"student-{kind}-" + _hash(
+            {
+                **self.base,
+                "cfg": _cfg_key(cfg),
+                "teacher": parent,
+                "kwargs": self.preset.student_kwargs,
+            }
+        )
+
+    def run_teacher(self, progress: bool) -> dict[str, Any]:
+        net = self.new_teacher()
+        res = fit.fit(net, self.train, self.val, self.t_cfg, name="teacher", progress=progress)
+        logits = fit.predict_logits(net, self.train.x)  # offline KD targets (clean windows)
+        return {
+            "state": net.state_dict(),
+            "result": asdict(res),
+            "epochs": self.t_cfg.epochs,
+            "train_logits": logits,
+        }
+
+    def run_student(
+        self, kind: str, teacher_ck: dict[str, Any] | None, progress: bool
+    ) -> dict[str, Any]:
+        cfg = self.student_cfg(kind)
+        net = self.new_student()
+        t_logits = (
+            teacher_ck["train_logits"] if teacher_ck is not None and cfg.kd_alpha > 0 else None
+        )
+        res = fit.fit(
+            net,
+            self.train,
+            self.val,
+            cfg,
+            name=f"student-{kind}",
+            teacher_logits=t_logits,
+            progress=progress,
+        )
+        return {"state": net.state_dict(), "result": asdict(res), "epochs": cfg.epochs}
+
+
+def _setup(
+    dataset_dir: Path,
+    preset: str,
+    seed: int,
+    kd_alpha: float | None,
+    kd_temperature: float | None,
+) -> _Setup:
+    p = PRESETS[preset]
+    alpha = p.kd_alpha if kd_alpha is None else kd_alpha
+    temp = p.kd_temperature if kd_temperature is None else kd_temperature
+    labels, meta = read_labels(dataset_dir)
+    frontend = (
+        FrontendParams.from_dict(meta["frontend"]) if "frontend" in meta else FrontendParams()
+    )
+    train = _subsample(fit.load_split(dataset_dir, "train"), p.max_train, seed)
+    # Before the stage keys are made, so the epochs a budget allows are part of them.
+    t_cfg = _budgeted(
+        replace(p.teacher, seed=seed), len(train), p.teacher_budget_samples, "teacher"
+    )
+    s_cfg = _budgeted(
+        replace(p.student, seed=seed, kd_temperature=temp),
+        len(train),
+        p.student_budget_samples,
+        "students",
+    )
+    data_hash = _file_digest([dataset_dir / f for f in ("labels.json", "train.npz", "val.npz")])
+    base = {"data": data_hash, "max_train": p.max_train, "frames": int(train.x.shape[1])}
+    t_key = "teacher-" + _hash({**base, "cfg": _cfg_key(t_cfg), "widths": p.teacher_widths})
+    return _Setup(
+        preset=p,
+        seed=seed,
+        labels=labels,
+        data_recipe=_dataset_recipe(dataset_dir),
+        frontend=frontend,
+        train=train,
+        val=fit.load_split(dataset_dir, "val"),
+        t_cfg=t_cfg,
+        s_cfg=s_cfg,
+        alpha=alpha,
+        temp=temp,
+        base=base,
+        t_key=t_key,
+    )
+
+
+def prefit_student(
+    dataset_dir: Path,
+    preset: str,
+    seed: int,
+    threads: int,
+    cache: Path,
+    kd_alpha: float | None,
+    kd_temperature: float | None,
+) -> str:
+    """Train the student without distillation into the cache (on the side worker, beside the
+    teacher); returns its stage key."""
+    torch.set_num_threads(threads)
+    s = _setup(dataset_dir, preset, seed, kd_alpha, kd_temperature)
+    key = s.student_key("no_kd")
+    _stage(cache, key, lambda: s.run_student("no_kd", None, progress=False))
+    return key
+
+
 def train_model(
     dataset_dir: Path,
     out_dir: Path,
@@ -222,37 +373,25 @@ def train_model(
     kd_alpha: float | None = None,
     kd_temperature: float | None = None,
     cache_dir: Path | None = None,
-    mining_wav: Path | None = None,
+    mining_wav: Callable[[], Path] | None = None,
+    side: ProcessPoolExecutor | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train, distil, quantize and write out_dir/{model.onnx, model.tflite, model.json}.
 
-    With `mining_wav` (a command-free stream of training voices) and a preset that mines, the
-    chosen student is then fine-tuned on the hard negatives found in it.
+    With `mining_wav` (giving a command-free stream of training voices) and a preset that mines,
+    the chosen student is then fine-tuned on the hard negatives found in it. With a `side`
+    worker the student without distillation trains there while the teacher trains here.
     """
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    p = PRESETS[preset]
-    alpha = p.kd_alpha if kd_alpha is None else kd_alpha
-    temp = p.kd_temperature if kd_temperature is None else kd_temperature
-    t_cfg = replace(p.teacher, seed=seed)
-    s_cfg = replace(p.student, seed=seed, kd_temperature=temp)
     cache = cache_dir or DEFAULT_CACHE_DIR / "runs" / name
     cache.mkdir(parents=True, exist_ok=True)
-
-    labels, meta = read_labels(dataset_dir)
-    data_recipe = _dataset_recipe(dataset_dir)
-    frontend = (
-        FrontendParams.from_dict(meta["frontend"]) if "frontend" in meta else FrontendParams()
-    )
-    train = _subsample(fit.load_split(dataset_dir, "train"), p.max_train, seed)
-    # Before the stage keys are made, so the epochs a budget allows are part of them.
-    t_cfg = _budgeted(t_cfg, len(train), p.teacher_budget_samples, "teacher")
-    s_cfg = _budgeted(s_cfg, len(train), p.student_budget_samples, "students")
-    val, test = fit.load_split(dataset_dir, "val"), fit.load_split(dataset_dir, "test")
-    input_frames, n_mels = int(train.x.shape[1]), int(train.x.shape[2])
-    n_labels = len(labels)
-    data_hash = _file_digest([dataset_dir / f for f in ("labels.json", "train.npz", "val.npz")])
+    s = _setup(dataset_dir, preset, seed, kd_alpha, kd_temperature)
+    p, labels, frontend, train, val = s.preset, s.labels, s.frontend, s.train, s.val
+    alpha, temp, t_cfg, s_cfg, base = s.alpha, s.temp, s.t_cfg, s.s_cfg, s.base
+    data_recipe, input_frames, n_mels = s.data_recipe, s.input_frames, s.n_mels
+    test = fit.load_split(dataset_dir, "test")
     log.info(
         "data: train %d, val %d, test %d windows of %dx%d, %d labels",
         len(train),
@@ -260,70 +399,38 @@ def train_model(
         len(test),
         input_frames,
         n_mels,
-        n_labels,
+        len(labels),
     )
+    student_keys = {kind: s.student_key(kind) for kind in ("no_kd", "kd")}
+    prefit = None
+    if side is not None and not (cache / f"{student_keys['no_kd']}.pt").is_file():
+        log.info("student-no_kd: training on the side worker")
+        prefit = submit(
+            side,
+            prefit_student,
+            dataset_dir,
+            preset,
+            seed,
+            threads,
+            cache,
+            kd_alpha,
+            kd_temperature,
+        )
 
-    def new_teacher() -> nets.Teacher:
-        fit.set_seed(seed)
-        net = nets.Teacher(n_labels, n_mels, widths=p.teacher_widths)
-        net.norm.set_stats(train.x)
-        return net
-
-    def new_student() -> nets.Student:
-        fit.set_seed(seed)
-        net = nets.Student(n_labels, n_mels, **p.student_kwargs)
-        net.norm.set_stats(train.x)
-        return net
-
-    base = {"data": data_hash, "max_train": p.max_train, "frames": input_frames}
-    t_key = "teacher-" + _hash({**base, "cfg": _cfg_key(t_cfg), "widths": p.teacher_widths})
-
-    def run_teacher() -> dict[str, Any]:
-        net = new_teacher()
-        res = fit.fit(net, train, val, t_cfg, name="teacher", progress=progress)
-        logits = fit.predict_logits(net, train.x)  # offline KD targets (clean windows)
-        return {
-            "state": net.state_dict(),
-            "result": asdict(res),
-            "epochs": t_cfg.epochs,
-            "train_logits": logits,
-        }
-
-    teacher_ck = _stage(cache, t_key, run_teacher)
-    teacher = new_teacher()
+    teacher_ck = _stage(cache, s.t_key, lambda: s.run_teacher(progress))
+    teacher = s.new_teacher()
     teacher.load_state_dict(teacher_ck["state"])
 
     students: dict[str, nets.Student] = {}
     student_ck: dict[str, dict[str, Any]] = {}
-    student_keys: dict[str, str] = {}
-    for kind, a in (("no_kd", 0.0), ("kd", alpha)):
-        cfg = replace(s_cfg, kd_alpha=a)
-        parent = t_key if a > 0 else None
-        key = f"student-{kind}-" + _hash(
-            {**base, "cfg": _cfg_key(cfg), "teacher": parent, "kwargs": p.student_kwargs}
+    # KD first: the teacher is ready here, the side worker may still be on no_kd.
+    for kind in ("kd", "no_kd"):
+        if kind == "no_kd" and prefit is not None:
+            prefit()  # waits; the stage is then in the cache
+        student_ck[kind] = _stage(
+            cache, student_keys[kind], lambda kind=kind: s.run_student(kind, teacher_ck, progress)
         )
-        student_keys[kind] = key
-
-        def run_student(cfg: fit.TrainConfig = cfg, kind: str = kind) -> dict[str, Any]:
-            net = new_student()
-            t_logits = teacher_ck["train_logits"] if cfg.kd_alpha > 0 else None
-            res = fit.fit(
-                net,
-                train,
-                val,
-                cfg,
-                name=f"student-{kind}",
-                teacher_logits=t_logits,
-                progress=progress,
-            )
-            return {
-                "state": net.state_dict(),
-                "result": asdict(res),
-                "epochs": cfg.epochs,
-            }
-
-        student_ck[kind] = _stage(cache, key, run_student)
-        students[kind] = new_student()
+        students[kind] = s.new_student()
         students[kind].load_state_dict(student_ck[kind]["state"])
 
     # Ship the student that is better on val, by the figure that picked its epoch (KD on a
@@ -332,33 +439,34 @@ def train_model(
     shipped = "kd" if val_score["kd"] >= val_score["no_kd"] else "no_kd"
     hard_negatives = None  # the mining stage's summary for model.json, when it runs
     if mining_wav is not None and p.mine_threshold > 0:
+        stream = mining_wav()
         m_cfg = replace(p.mine_tune, seed=seed)
         m_key = "student-mined-" + _hash(
             {
                 **base,
                 "parent": student_keys[shipped],
-                "stream": _file_digest([mining_wav]),
+                "stream": _file_digest([stream]),
                 "threshold": p.mine_threshold,
                 "cfg": _cfg_key(m_cfg),
             }
         )
 
         def run_mined() -> dict[str, Any]:
-            net = new_student()
+            net = s.new_student()
             net.load_state_dict(student_ck[shipped]["state"])
             every = max(1, round(DECODER_DEFAULTS["infer_every_ms"] / frontend.hop_ms))
-            windows = mining.StreamWindows(mining_wav, frontend, input_frames, every)
+            windows = mining.StreamWindows(stream, frontend, input_frames, every)
             return mining.fine_tune(
                 net, windows, labels, p.mine_threshold, train, val, m_cfg, progress=progress
             )
 
         student_ck["mined"] = _stage(cache, m_key, run_mined)
-        students["mined"] = new_student()
+        students["mined"] = s.new_student()
         students["mined"].load_state_dict(student_ck["mined"]["state"])
         hard_negatives = {
             "from": shipped,
             "threshold": p.mine_threshold,
-            "stream": mining_wav.name,
+            "stream": stream.name,
             "stream_windows": student_ck["mined"]["stream_windows"],
             "windows": student_ck["mined"]["hard_negatives"],
             "cfg": asdict(m_cfg),
@@ -432,8 +540,8 @@ def train_model(
             "train": len(train),
             "val": len(val),
             "test": len(test),
-            "train_per_label": np.bincount(train.y.numpy(), minlength=n_labels).tolist(),
-            "sha256_train_val_labels": data_hash,
+            "train_per_label": np.bincount(train.y.numpy(), minlength=len(labels)).tolist(),
+            "sha256_train_val_labels": base["data"],
             "sentences_per_voice": data_recipe.get("preset", {}).get("train_sentences", 0),
             "near_miss_styles": data_recipe.get("preset", {}).get("near_miss_styles", 0),
             "voice_shift": {
