@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(RECIPE_PRESET),
         default="small",
         help="data and training budget: tiny (smoke test), small (custom "
-        "commands; 14 min measured on a 2-core VM), full (the shipped default model; ~70 min)",
+        "commands; 14 min measured on a 2-core VM), full (the shipped default model; 94 min"
+        " measured before stages ran side by side, see --jobs)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the data, the streams and the training"
@@ -228,15 +229,21 @@ def _train(args: argparse.Namespace, commands: list[str], side: ProcessPoolExecu
 
 
 def _negative_streams(
-    streams: Path, size: str, seed: int, commands: list[str], cache: Path
+    streams: Path, size: str, seed: int, commands: list[str], cache: Path, progress: bool = True
 ) -> tuple[list[Path], Path]:
-    """The validation streams and the test stream (seed), made where missing."""
+    """The validation streams and the test stream (seed), made where missing (no progress bar
+    on the side worker: it would cut into the main process's)."""
     from .stream import make_negative_stream
 
-    val = validation_streams(streams, size, seed, commands, cache)
+    val = validation_streams(streams, size, seed, commands, cache, progress)
     test_min = NEGATIVE_MINUTES[size][1]
     test = make_negative_stream(
-        streams / f"test-{test_min:g}min.wav", test_min, seed, commands=commands, cache_dir=cache
+        streams / f"test-{test_min:g}min.wav",
+        test_min,
+        seed,
+        commands=commands,
+        cache_dir=cache,
+        progress=progress,
     )
     return val, test
 
@@ -250,7 +257,7 @@ def _tflite_and_validation(
 
 
 def validation_streams(
-    streams: Path, size: str, seed: int, commands: list[str], cache: Path
+    streams: Path, size: str, seed: int, commands: list[str], cache: Path, progress: bool = True
 ) -> list[Path]:
     """The size's validation negative streams, made where missing: seeds seed+1, seed+3, ...
     (the test stream has seed, the mining stream seed+2)."""
@@ -263,7 +270,12 @@ def validation_streams(
         name = f"val-{minutes:g}min" + (f"-seed{stream_seed}" if k else "") + ".wav"
         paths.append(
             make_negative_stream(
-                streams / name, minutes, stream_seed, commands=commands, cache_dir=cache
+                streams / name,
+                minutes,
+                stream_seed,
+                commands=commands,
+                cache_dir=cache,
+                progress=progress,
             )
         )
     return paths
