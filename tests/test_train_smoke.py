@@ -43,6 +43,8 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert metrics["shipped_student"] == "mined"
     kernels = spec.extra["training"]["kernels"]  # what a bit-for-bit rebuild must share
     assert kernels["torch_cpu_capability"] and any("openblas" in b for b in kernels["blas"])
+    packages = spec.extra["training"]["packages"]  # and the exporters' versions
+    assert {"torch", "onnx", "onnxruntime", "litert-torch"} <= set(packages)
     mined = spec.extra["training"]["hard_negatives"]
     assert mined["from"] in ("no_kd", "kd") and mined["stream_windows"] > 500  # 1 min / 100 ms
     assert 0.0 <= metrics["agreement"]["agree_onnx_tflite"] <= 1.0

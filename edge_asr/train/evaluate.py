@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,12 @@ class Evaluator:
     chunk_ms: int = 100
 
     def __post_init__(self) -> None:
-        self.recognizer = Recognizer(
-            self.spec, load_backend(self.spec, self.backend), self.settings
-        )
         self.chunk = self.spec.frontend.sample_rate_hz * self.chunk_ms // 1000
+
+    @cached_property
+    def recognizer(self) -> Recognizer:
+        """Loaded on first trace: calibrate reads only the set-up and traces in workers."""
+        return Recognizer(self.spec, load_backend(self.spec, self.backend), self.settings)
 
     def trace(self, audio: npt.NDArray[np.int16], label: str, **meta: Any) -> Trace:
         events = trace_audio(self.recognizer, audio, self.chunk)

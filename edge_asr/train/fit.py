@@ -197,9 +197,15 @@ def fit(
     *,
     name: str,
     teacher_logits: torch.Tensor | None = None,
+    teacher: nn.Module | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Train in place with AdamW + OneCycle; keeps the weights of the best val top-1 epoch."""
+    """Train in place with AdamW + OneCycle; keeps the weights of the best val top-1 epoch.
+
+    Distillation (cfg.kd_alpha > 0) matches `teacher_logits`, the teacher's outputs on the
+    clean training windows, or with `teacher` the teacher's outputs on each batch as the
+    student sees it (masked, mixed): the same view for both, at a teacher forward per step.
+    """
     set_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.eval()
@@ -216,9 +222,11 @@ def fit(
     )
     teacher_prob = (
         F.softmax(teacher_logits / cfg.kd_temperature, dim=1)
-        if teacher_logits is not None and cfg.kd_alpha > 0
+        if teacher_logits is not None and cfg.kd_alpha > 0 and teacher is None
         else None
     )
+    if teacher is not None:
+        teacher.eval().to(memory_format=torch.channels_last)
     beta = (
         torch.distributions.Beta(cfg.mixup_alpha, cfg.mixup_alpha) if cfg.mixup_alpha > 0 else None
     )
@@ -255,6 +263,9 @@ def fit(
                 sample_w = lam * sample_w + (1 - lam) * sample_w[perm]
                 if soft is not None:
                     soft = lam * soft + (1 - lam) * soft[perm]
+            if teacher is not None and cfg.kd_alpha > 0:
+                with torch.no_grad():
+                    soft = F.softmax(teacher(x) / cfg.kd_temperature, dim=1)
             loss = _loss(model(x), target, sample_w, soft, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import logging
 import time
@@ -182,6 +183,18 @@ def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     return stable_dict(cfg, ("select_on",))
 
 
+def _package_versions() -> dict[str, str]:
+    """The versions that wrote the model files: the extras' ranges let a new machine pick newer
+    releases, whose exporters and quantizers may write other bytes from the same network."""
+    out = {}
+    for name in ("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def _compute_kernels() -> dict[str, Any]:
     """The CPU code paths that did the arithmetic. Builds can repeat bit for bit only on the
     same ones: float32 sums differ in the last bits with another OpenBLAS core type (features:
@@ -200,9 +213,13 @@ def _compute_kernels() -> dict[str, Any]:
     return kernels
 
 
+def _stage_path(cache: Path, key: str) -> Path:
+    return cache / f"{key}.pt"
+
+
 def _stage(cache: Path, key: str, run: Any) -> dict[str, Any]:
     """Load cache/key.pt if present, else run() and save; stages resume across invocations."""
-    path = cache / f"{key}.pt"
+    path = _stage_path(cache, key)
     if path.is_file():
         log.info("reusing %s", path)
         return dict(torch.load(path, weights_only=False))
@@ -403,7 +420,7 @@ def train_model(
     )
     student_keys = {kind: s.student_key(kind) for kind in ("no_kd", "kd")}
     prefit = None
-    if side is not None and not (cache / f"{student_keys['no_kd']}.pt").is_file():
+    if side is not None and not _stage_path(cache, student_keys["no_kd"]).is_file():
         log.info("student-no_kd: training on the side worker")
         prefit = submit(
             side,
@@ -557,7 +574,7 @@ def train_model(
         "calibration_windows": len(calib),
         "export_s": round(export_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
-        "torch": torch.__version__,
+        "packages": _package_versions(),
         "kernels": _compute_kernels(),
     }
     spec = ModelSpec(

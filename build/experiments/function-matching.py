@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Ablation behind build/results/ablation-function-matching.json (kept so its figures can be
+re-made; not part of the product): build/model's recipe with the distilled student taught on the
+teacher's outputs for each batch as the student sees it (SpecAugment masks applied), computed
+during training, instead of the teacher's outputs on the clean windows computed once ("a good
+teacher is patient and consistent", Beyer et al. 2022). Everything else is build/model's: the
+teacher, the student without distillation, the streams and the dataset come from its caches
+(run build/model first, or they are built), the KD student and what follows it are new.
+
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python \\
+      build/experiments/function-matching.py OUT_DIR [edge-asr train options]
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from edge_asr.train import fit, recipe
+from edge_asr.train.cli import main
+
+COMMANDS = (
+    "yes, no, up, down, left, right, on, off, stop, go, "
+    "zero, one, two, three, four, five, six, seven, eight, nine"
+)
+_key = recipe._Setup.student_key
+_run = recipe._Setup.run_student
+
+
+def student_key(self: recipe._Setup, kind: str) -> str:
+    key = _key(self, kind)
+    return key.replace("student-kd-", "student-kd-online-") if kind == "kd" else key
+
+
+def run_student(
+    self: recipe._Setup, kind: str, teacher_ck: dict[str, Any] | None, progress: bool
+) -> dict[str, Any]:
+    if kind != "kd" or teacher_ck is None:
+        return _run(self, kind, teacher_ck, progress)
+    teacher = self.new_teacher()
+    teacher.load_state_dict(teacher_ck["state"])
+    cfg = self.student_cfg(kind)
+    net = self.new_student()
+    res = fit.fit(
+        net, self.train, self.val, cfg, name="student-kd-online", teacher=teacher, progress=progress
+    )
+    return {"state": net.state_dict(), "result": asdict(res), "epochs": cfg.epochs}
+
+
+if __name__ == "__main__":
+    recipe._Setup.student_key = student_key  # type: ignore[method-assign]
+    recipe._Setup.run_student = run_student  # type: ignore[method-assign]
+    out, rest = sys.argv[1], sys.argv[2:]
+    argv = ["--commands", COMMANDS, "--out", out, "--name", "speech-commands-20"]
+    argv += ["--version", "0.0.0-fm", "--size", "full", "--seed", "0", *rest]
+    raise SystemExit(main("train", argv))
