@@ -217,3 +217,30 @@ def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path
         == (json.loads((out / "model.json").read_text())["metrics"]["test"])
     )
     print(f"cached rerun: {time.perf_counter() - again:.1f} s")
+
+
+def test_onnx_export_stops_when_onnxruntime_cannot_optimize_the_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """quant_pre_process logs a failed optimization and quantizes the unoptimized graph, which
+    writes another model.onnx from the same network; the export must stop instead."""
+    import onnxruntime
+
+    from edge_asr.train import export
+
+    torch.manual_seed(0)
+    net = nets.deploy_copy(nets.Student(n_labels=len(LABELS), n_mels=MELS).eval())
+    calib = (np.random.default_rng(0).normal(0, 2, (32, FRAMES, MELS)) - 7).astype(np.float32)
+    assert export.export_onnx_int8(net, calib, tmp_path / "ok.onnx")["bytes"] > 0
+
+    real = onnxruntime.InferenceSession
+
+    def no_optimizer(model: object, options: object = None, *args: object, **kw: object) -> object:
+        if getattr(options, "optimized_model_filepath", ""):
+            raise RuntimeError("optimizer unavailable (test)")
+        return real(model, options, *args, **kw)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_optimizer)
+    failed = r"(?s)pre-processing failed.*Optimization Failed.*unavailable \(test\)"
+    with pytest.raises(RuntimeError, match=failed):
+        export.export_onnx_int8(net, calib, tmp_path / "bad.onnx")

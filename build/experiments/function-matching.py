@@ -5,10 +5,12 @@ teacher's outputs for each batch as the student sees it (SpecAugment masks appli
 during training, instead of the teacher's outputs on the clean windows computed once ("a good
 teacher is patient and consistent", Beyer et al. 2022). Everything else is build/model's: the
 teacher, the student without distillation, the streams and the dataset come from its caches
-(run build/model first, or they are built), the KD student and what follows it are new.
+(run build/model first, or they are built), the KD student and what follows it are new. Run
+it with the OPENBLAS_CORETYPE build/model ran with (build/model sets Cooperlake where unset), so
+the stages it makes are computed as the ones it is compared against.
 
-  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python \\
-      build/experiments/function-matching.py OUT_DIR [edge-asr train options]
+  OMP_NUM_THREADS=1 .venv/bin/python build/experiments/function-matching.py OUT_DIR \\
+      [edge-asr train options]
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,10 @@ FloatArray = npt.NDArray[np.float32]
 SIZE_TARGET_BYTES = 100 * 1024  # what a microcontroller-class device can hold in flash/RAM
 
 QUANTIZE_OP = "quantized_decomposed.quantize_per_tensor.default"  # PT2E activation quantization
+
+# quant_pre_process logs a failed graph optimization here and goes on without it, which
+# quantizes another graph: other bytes (and scales) from the same network.
+_PRE_PROCESS_LOGGER = "onnxruntime.quantization.shape_inference"
 
 # tflite TensorType enum values (schema.fbs), used by the modify-model-interface tool.
 _TFLITE_INT8 = 9
@@ -89,7 +95,8 @@ def export_onnx_int8(
         assert program is not None
         program.save(str(fp32))
         # Symbolic shape inference + graph cleanup so every tensor has a shape for calibration.
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
+        with _errors_raise(_PRE_PROCESS_LOGGER, f"{path}: onnxruntime's pre-processing failed"):
+            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
         graph = onnx.load(str(pre)).graph
         input_name = graph.input[0].name
 
@@ -116,6 +123,27 @@ def export_onnx_int8(
     size = _check_size(path)
     log.info("INT8 ONNX %s: %.1f KB", path, size / 1024)
     return {"bytes": size}
+
+
+@contextmanager
+def _errors_raise(logger_name: str, what: str) -> Iterator[None]:
+    """Turn ERROR records that `logger_name` logs inside the block (a library that reports a
+    failure and carries on) into one RuntimeError with their text."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+
+    handler = Collect(logging.ERROR)
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if errors:
+        raise RuntimeError(f"{what}:\n" + "\n".join(errors))
 
 
 @dataclass
