@@ -10,13 +10,16 @@ it with the OPENBLAS_CORETYPE build/model ran with (build/model sets Cooperlake 
 the stages it makes are computed as the ones it is compared against.
 
   OMP_NUM_THREADS=1 .venv/bin/python build/experiments/function-matching.py OUT_DIR \\
-      [edge-asr train options]
+      [--mixup ALPHA] [edge-asr train options]
+
+--mixup gives the KD student mixup (Beta(ALPHA, ALPHA)) as well, so the teacher is also asked
+about blends of two windows, which no stored logit covers.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from edge_asr.train import fit, recipe
@@ -28,6 +31,13 @@ COMMANDS = (
 )
 _key = recipe._Setup.student_key
 _run = recipe._Setup.run_student
+_cfg = recipe._Setup.student_cfg
+MIXUP = 0.0
+
+
+def student_cfg(self: recipe._Setup, kind: str) -> fit.TrainConfig:
+    cfg = _cfg(self, kind)
+    return replace(cfg, mixup_alpha=MIXUP) if kind == "kd" and MIXUP > 0 else cfg
 
 
 def student_key(self: recipe._Setup, kind: str) -> str:
@@ -53,7 +63,10 @@ def run_student(
 if __name__ == "__main__":
     recipe._Setup.student_key = student_key  # type: ignore[method-assign]
     recipe._Setup.run_student = run_student  # type: ignore[method-assign]
+    recipe._Setup.student_cfg = student_cfg  # type: ignore[method-assign]
     out, rest = sys.argv[1], sys.argv[2:]
+    if rest[:1] == ["--mixup"]:
+        MIXUP, rest = float(rest[1]), rest[2:]
     argv = ["--commands", COMMANDS, "--out", out, "--name", "speech-commands-20"]
     argv += ["--version", "0.0.0-fm", "--size", "full", "--seed", "0", *rest]
     raise SystemExit(main("train", argv))
