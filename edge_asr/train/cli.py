@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(RECIPE_PRESET),
         default="small",
         help="data and training budget: tiny (smoke test), small (custom "
-        "commands; 14 min measured on a 2-core VM), full (the shipped default model; 94 min"
-        " measured before stages ran side by side, see --jobs)",
+        "commands; 14 min measured on a 2-core VM), full (the shipped default model; 53 min"
+        " measured from empty caches with --jobs 2)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the data, the streams and the training"
