@@ -219,6 +219,47 @@ def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path
     print(f"cached rerun: {time.perf_counter() - again:.1f} s")
 
 
+WRAPPER = """
+from torch import nn
+
+
+class Wrapped(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+"""
+
+
+def test_onnx_export_does_not_depend_on_where_the_code_lies(tmp_path: Path) -> None:
+    """torch's exporter records each node's Python stack trace (absolute paths); the same
+    network exported from two checkouts must still write the same model.onnx."""
+    import importlib.util
+
+    from edge_asr.train import export
+
+    torch.manual_seed(0)
+    net = nets.deploy_copy(nets.Student(n_labels=len(LABELS), n_mels=MELS).eval())
+    calib = (np.random.default_rng(0).normal(0, 2, (32, FRAMES, MELS)) - 7).astype(np.float32)
+    written = []
+    for checkout in ("a", "another-checkout"):
+        source = tmp_path / checkout / "wrapper.py"
+        source.parent.mkdir()
+        source.write_text(WRAPPER)
+        spec = importlib.util.spec_from_file_location(f"wrapper_{len(written)}", source)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out = tmp_path / checkout / "model.onnx"
+        export.export_onnx_int8(module.Wrapped(net), calib, out)
+        data = out.read_bytes()
+        assert str(tmp_path).encode() not in data
+        written.append(data)
+    assert written[0] == written[1]
+
+
 def test_onnx_export_stops_when_onnxruntime_cannot_optimize_the_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

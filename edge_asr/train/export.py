@@ -94,6 +94,7 @@ def export_onnx_int8(
         )
         assert program is not None
         program.save(str(fp32))
+        _drop_provenance(fp32)
         # Symbolic shape inference + graph cleanup so every tensor has a shape for calibration.
         with _errors_raise(_PRE_PROCESS_LOGGER, f"{path}: onnxruntime's pre-processing failed"):
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
@@ -123,6 +124,21 @@ def export_onnx_int8(
     size = _check_size(path)
     log.info("INT8 ONNX %s: %.1f KB", path, size / 1024)
     return {"bytes": size}
+
+
+def _drop_provenance(path: Path) -> None:
+    """Remove what torch's exporter records about the Python source: every node carries the
+    stack trace of the code that made it (absolute paths of the checkout and the venv, line
+    numbers), so the same network exported from another folder gave another model.onnx."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    del graph.metadata_props[:]  # the exported program's signature
+    for item in (*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        del item.metadata_props[:]
+        item.doc_string = ""
+    onnx.save(model, str(path))
 
 
 @contextmanager
