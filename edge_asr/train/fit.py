@@ -204,7 +204,8 @@ def fit(
 
     Distillation (cfg.kd_alpha > 0) matches `teacher_logits`, the teacher's outputs on the
     clean training windows, or with `teacher` the teacher's outputs on each batch as the
-    student sees it (masked, mixed): the same view for both, at a teacher forward per step.
+    student sees it (masked, mixed): the same view for both, at a teacher forward per step
+    (`teacher` is switched to eval mode and channels-last in place).
     """
     set_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -220,13 +221,14 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15
     )
+    live = teacher if cfg.kd_alpha > 0 else None  # asked about every batch
     teacher_prob = (
         F.softmax(teacher_logits / cfg.kd_temperature, dim=1)
-        if teacher_logits is not None and cfg.kd_alpha > 0 and teacher is None
+        if teacher_logits is not None and cfg.kd_alpha > 0 and live is None
         else None
     )
-    if teacher is not None:
-        teacher.eval().to(memory_format=torch.channels_last)
+    if live is not None:
+        live.eval().to(memory_format=torch.channels_last)  # in place: the caller's module
     beta = (
         torch.distributions.Beta(cfg.mixup_alpha, cfg.mixup_alpha) if cfg.mixup_alpha > 0 else None
     )
@@ -263,9 +265,9 @@ def fit(
                 sample_w = lam * sample_w + (1 - lam) * sample_w[perm]
                 if soft is not None:
                     soft = lam * soft + (1 - lam) * soft[perm]
-            if teacher is not None and cfg.kd_alpha > 0:
+            if live is not None:
                 with torch.no_grad():
-                    soft = F.softmax(teacher(x) / cfg.kd_temperature, dim=1)
+                    soft = F.softmax(live(x) / cfg.kd_temperature, dim=1)
             loss = _loss(model(x), target, sample_w, soft, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
