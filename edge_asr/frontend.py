@@ -66,13 +66,22 @@ def _mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
+def _mel_edges_hz(params: FrontendParams) -> npt.NDArray[np.float64]:
+    return _mel_to_hz(
+        np.linspace(_hz_to_mel(params.fmin_hz), _hz_to_mel(params.fmax_hz), params.n_mels + 2)
+    )
+
+
+def mel_centres_hz(params: FrontendParams) -> npt.NDArray[np.float64]:
+    """The centre frequency of each mel filter, shape (n_mels,)."""
+    return _mel_edges_hz(params)[1:-1]
+
+
 def mel_filterbank(params: FrontendParams) -> Float32Array:
     """Triangular HTK-style filters, shape (n_fft // 2 + 1, n_mels)."""
     n_bins = params.n_fft // 2 + 1
     bin_hz = np.linspace(0.0, params.sample_rate_hz / 2, n_bins)
-    edges = _mel_to_hz(
-        np.linspace(_hz_to_mel(params.fmin_hz), _hz_to_mel(params.fmax_hz), params.n_mels + 2)
-    )
+    edges = _mel_edges_hz(params)
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (bin_hz[:, None] - lower) / (centre - lower)
     falling = (upper - bin_hz[:, None]) / (upper - centre)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from edge_asr.frontend import FrontendParams, log_mel
 from edge_asr.model import load_spec
 from edge_asr.train import fit, nets
 
@@ -164,6 +165,33 @@ def test_distillation_from_a_live_teacher_follows_the_teacher(fake_dataset: Path
     said = fit.predict_logits(student, val.x).argmax(1)
     assert (said == taught).float().mean() > 0.8
     assert (said == val.y.long()).float().mean() < 0.3
+
+
+def _tone_frame(hz: float) -> torch.Tensor:
+    """The mean log-mel frame of a 1 s tone, through the real frontend."""
+    t = np.arange(16000) / 16000.0
+    audio = (12000 * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+    return torch.from_numpy(log_mel(audio, FrontendParams()).mean(0))
+
+
+@pytest.mark.parametrize("alpha_index, factor", [(0, 0.85), (fit.WARP_STEPS - 1, 1.15)])
+def test_vocal_tract_warp_moves_a_formant_by_its_factor(alpha_index: int, factor: float) -> None:
+    """warp_bank's stretched frame of a 1 kHz tone peaks where the frontend puts a tone at
+    factor x 1 kHz; the middle factor is 1 and changes nothing."""
+    bank = fit.warp_bank(FrontendParams(), 0.15)
+    assert torch.equal(bank[fit.WARP_STEPS // 2], torch.eye(MELS))
+    assert torch.allclose(bank.sum(1), torch.ones(fit.WARP_STEPS, MELS))  # each output a blend
+    warped = _tone_frame(1000.0) @ bank[alpha_index]
+    assert int(warped.argmax()) == int(_tone_frame(1000.0 * factor).argmax())
+    assert int(warped.argmax()) != int(_tone_frame(1000.0).argmax())
+
+
+def test_warp_without_the_frontend_is_refused(fake_dataset: Path) -> None:
+    train = fit.load_split(fake_dataset, "train")
+    student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
+    cfg = fit.TrainConfig(epochs=1, batch_size=32, warp=0.1)
+    with pytest.raises(ValueError, match=r"warp 0\.1 needs the frontend"):
+        fit.fit(student, train, train, cfg, name="student", progress=False)
 
 
 def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from edge_asr.frontend import FrontendParams, mel_centres_hz
+
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +61,9 @@ class TrainConfig:
     time_mask_frames: int = 8
     freq_masks: int = 2
     freq_mask_bins: int = 6
+    # Vocal tract length perturbation: each training window's spectrum stretched by a factor
+    # drawn from [1 - warp, 1 + warp] (9 steps), as a shorter or longer vocal tract would; 0 off.
+    warp: float = 0.0
     balance_power: float = 0.5  # class weight (1/count)**power: 0 none, 1 fully balanced
     patience: int = 4  # epochs without val improvement before stopping
     # Which validation figure picks the best epoch: "top1", or "balanced" (mean per-class
@@ -113,6 +118,29 @@ def spec_augment(
             hit = (pos >= start) & (pos < start + w)  # (b, size)
             keep &= ~(hit.unsqueeze(2) if axis == 1 else hit.unsqueeze(1))
     return torch.where(keep, x, fill.expand_as(x))
+
+
+WARP_STEPS = 9
+
+
+def warp_bank(frontend: FrontendParams, warp: float, steps: int = WARP_STEPS) -> torch.Tensor:
+    """(steps, F, F) matrices for factors alpha = linspace(1 - warp, 1 + warp, steps): a log-mel
+    frame @ bank[i] is the frame of a speaker whose spectrum is stretched by alpha (VTLP, Jaitly
+    and Hinton 2013: formants at alpha times their frequency). Each filter reads the frame at
+    its centre frequency / alpha, interpolated between neighbouring filters' centres; beyond
+    the outer filters it takes the outer filter's value."""
+    centres = mel_centres_hz(frontend)
+    n = len(centres)
+    cols = np.arange(n)
+    bank = np.zeros((steps, n, n), np.float32)
+    for i, alpha in enumerate(np.linspace(1.0 - warp, 1.0 + warp, steps)):
+        pos = np.interp(centres / alpha, centres, cols)  # fractional source filter
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (pos - lo).astype(np.float32)
+        bank[i, lo, cols] += 1.0 - frac
+        bank[i, hi, cols] += frac
+    return torch.from_numpy(bank)
 
 
 def predict_logits(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
@@ -198,6 +226,7 @@ def fit(
     name: str,
     teacher_logits: torch.Tensor | None = None,
     teacher: nn.Module | None = None,
+    frontend: FrontendParams | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train in place with AdamW + OneCycle; keeps the weights of the best val top-1 epoch.
@@ -205,8 +234,12 @@ def fit(
     Distillation (cfg.kd_alpha > 0) matches `teacher_logits`, the teacher's outputs on the
     clean training windows, or with `teacher` the teacher's outputs on each batch as the
     student sees it (masked, mixed): the same view for both, at a teacher forward per step
-    (`teacher` is switched to eval mode and channels-last in place).
+    (`teacher` is switched to eval mode and channels-last in place). `cfg.warp` needs the
+    `frontend` that made the features (the mel filters' frequencies).
     """
+    if cfg.warp > 0 and frontend is None:
+        raise ValueError(f"{name}: warp {cfg.warp} needs the frontend the features came from")
+    bank = warp_bank(frontend, cfg.warp) if cfg.warp > 0 and frontend is not None else None
     set_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.eval()
@@ -251,7 +284,10 @@ def fit(
         total = 0.0
         for step in bar:
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x = spec_augment(train.x[idx], cfg, fill, gen)
+            x = train.x[idx]
+            if bank is not None:  # draws from gen only when on: warp 0 trains as before
+                x = torch.bmm(x, bank[torch.randint(0, len(bank), (len(idx),), generator=gen)])
+            x = spec_augment(x, cfg, fill, gen)
             y = train.y[idx]
             hard = F.one_hot(y, n_labels).float()
             target = hard * (1 - cfg.label_smoothing) + cfg.label_smoothing / n_labels

@@ -38,6 +38,7 @@ class StreamWindows:
             for mel, _ in frontend.stream(block)
         ]
         self.features = np.concatenate(rows) if rows else np.zeros((0, params.n_mels), np.float32)
+        self.params = params
         self.frames = frames
         self.starts = np.arange(0, self.features.shape[0] - frames + 1, every)
 
@@ -101,7 +102,9 @@ def fine_tune(
     returns the stage record the recipe caches."""
     hard = mine(model, windows.batches(), labels, threshold)
     tuned = with_negatives(train, hard, list(labels).index("_unknown_"))
-    result = fit.fit(model, tuned, val, cfg, name="student-mined", progress=progress)
+    result = fit.fit(
+        model, tuned, val, cfg, name="student-mined", frontend=windows.params, progress=progress
+    )
     return {
         "state": model.state_dict(),
         "result": asdict(result),

@@ -180,7 +180,7 @@ def _best_val(result: dict[str, Any], select_on: str) -> float:
 def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     """A stage config for cache keys: fields added since 1.1.0 count only when set away from
     their default, so caches of earlier runs stay valid."""
-    return stable_dict(cfg, ("select_on",))
+    return stable_dict(cfg, ("select_on", "warp"))
 
 
 def _package_versions() -> dict[str, str]:
@@ -286,7 +286,15 @@ class _Setup:
 
     def run_teacher(self, progress: bool) -> dict[str, Any]:
         net = self.new_teacher()
-        res = fit.fit(net, self.train, self.val, self.t_cfg, name="teacher", progress=progress)
+        res = fit.fit(
+            net,
+            self.train,
+            self.val,
+            self.t_cfg,
+            name="teacher",
+            frontend=self.frontend,
+            progress=progress,
+        )
         logits = fit.predict_logits(net, self.train.x)  # offline KD targets (clean windows)
         return {
             "state": net.state_dict(),
@@ -310,6 +318,7 @@ class _Setup:
             cfg,
             name=f"student-{kind}",
             teacher_logits=t_logits,
+            frontend=self.frontend,
             progress=progress,
         )
         return {"state": net.state_dict(), "result": asdict(res), "epochs": cfg.epochs}

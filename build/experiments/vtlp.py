@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Ablation behind build/results/ablation-vtlp.json (kept so its figures can be re-made; not part
+of the product): build/model's recipe with vocal tract length perturbation on the students'
+training windows (fit.TrainConfig.warp: each window's spectrum stretched by a factor drawn from
+[1 - W, 1 + W], fresh every batch), for both students and the hard-negative fine-tune. The
+teacher, the dataset and the streams are build/model's and come from its caches (run it first,
+with the same OPENBLAS_CORETYPE, Cooperlake where build/model sets it).
+
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/vtlp.py \\
+      --warp W --screen [--cache DIR]
+      trains only the student without distillation (into the run cache, where a later full run
+      finds it) and prints its window top-1 on validation and held-out windows beside the
+      recipe's own student without distillation, when that is in the cache
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/vtlp.py \\
+      --warp W OUT_DIR [edge-asr train options, e.g. --cache DIR]
+      the whole recipe from there: the KD student, the choice, mining, INT8, calibration and
+      the streaming evaluation, into OUT_DIR (compare with build/compare-models)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from edge_asr.train import fit, recipe
+from edge_asr.train.cli import main
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
+
+COMMANDS = (
+    "yes, no, up, down, left, right, on, off, stop, go, "
+    "zero, one, two, three, four, five, six, seven, eight, nine"
+)
+NAME = "speech-commands-20"
+PRESET = "long"  # edge-asr train --size full
+
+
+def set_warp(warp: float) -> None:
+    p = recipe.PRESETS[PRESET]
+    recipe.PRESETS[PRESET] = replace(
+        p, student=replace(p.student, warp=warp), mine_tune=replace(p.mine_tune, warp=warp)
+    )
+
+
+def _windows(dataset: Path, runs: Path, key: str) -> dict[str, float] | None:
+    path = runs / f"{key}.pt"
+    if not path.is_file():
+        return None
+    s = recipe._setup(dataset, PRESET, 0, None, None)
+    net = s.new_student()
+    ck = torch.load(path, weights_only=False)
+    net.load_state_dict(ck["state"])
+    test = fit.load_split(dataset, "test")
+    out = {"stage": key, "best_epoch": ck["result"]["best_epoch"]}
+    for split, data in (("val", s.val), ("test", test)):
+        report = fit.evaluate(net, data)
+        out[f"{split}_top1"] = round(report["top1"], 4)
+        out[f"{split}_balanced"] = round(report["balanced"], 4)
+        out[f"{split}_clean"] = round(report["by_snr_db"]["clean"]["top1"], 4)
+    return out
+
+
+def screen(cache: Path, warp: float) -> int:
+    dataset = cache / "datasets" / NAME
+    runs = cache / "runs" / NAME
+    base = recipe._setup(dataset, PRESET, 0, None, None).student_key("no_kd")
+    set_warp(warp)
+    key = recipe.prefit_student(dataset, PRESET, 0, 1, runs, None, None)
+    rows = {"recipe": _windows(dataset, runs, base), f"warp {warp:g}": _windows(dataset, runs, key)}
+    print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--warp", type=float, required=True)
+    ap.add_argument("--screen", action="store_true")
+    args, rest = ap.parse_known_args()
+    if args.screen:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        cache_args = argparse.ArgumentParser(add_help=False)
+        cache_args.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
+        raise SystemExit(screen(cache_args.parse_known_args(rest)[0].cache, args.warp))
+    set_warp(args.warp)
+    out, rest = rest[0], rest[1:]
+    argv = ["--commands", COMMANDS, "--out", out, "--name", NAME]
+    argv += ["--version", f"0.0.0-vtlp{args.warp:g}", "--size", "full", "--seed", "0", *rest]
+    sys.exit(main("train", argv))
