@@ -20,8 +20,9 @@ import numpy as np
 from edge_asr.audio import read_wav
 from edge_asr.model import is_internal, load_spec
 from edge_asr.train.evaluate import Evaluator, clip_traces, heldout_clips
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
-CACHE = Path.home() / ".cache/edge-asr"
+CACHE = DEFAULT_CACHE_DIR  # $EDGE_ASR_CACHE or ~/.cache/edge-asr, as edge-asr train
 DATASET = CACHE / "datasets/speech-commands-20"
 STREAMS = CACHE / "streams/speech-commands-20"
 THRESHOLDS = np.round(np.arange(0.5, 0.995, 0.01), 2)

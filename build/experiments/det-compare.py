@@ -25,8 +25,9 @@ from edge_asr.train.evaluate import (
     false_reject_rates,
     heldout_clips,
 )
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
-CACHE = Path.home() / ".cache/edge-asr"
+CACHE = DEFAULT_CACHE_DIR  # $EDGE_ASR_CACHE or ~/.cache/edge-asr, as edge-asr train
 DATASET = CACHE / "datasets/speech-commands-20"
 STREAMS = CACHE / "streams/speech-commands-20"
 MAX_FALSE_ACCEPTS = (0, 1, 2, 3, 6)  # in the 3-hour stream: 0, 0.33, 0.67, 1 and 2 per hour

@@ -38,8 +38,9 @@ from edge_asr.train.evaluate import (
     false_accepts_per_hour,
     heldout_clips,
 )
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
-CACHE = Path.home() / ".cache/edge-asr"
+CACHE = DEFAULT_CACHE_DIR  # $EDGE_ASR_CACHE or ~/.cache/edge-asr, as edge-asr train
 DATASET = CACHE / "datasets/speech-commands-20"
 STREAMS = CACHE / "streams/speech-commands-20"
 GRID = np.round(np.arange(0.5, 0.991, 0.01), 2)
