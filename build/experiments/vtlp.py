@@ -66,15 +66,13 @@ def set_warp(warp: float) -> None:
     )
 
 
-def _windows(dataset: Path, runs: Path, key: str) -> dict[str, float] | None:
+def _windows(s: recipe._Setup, test: fit.Split, runs: Path, key: str) -> dict[str, Any] | None:
     path = runs / f"{key}.pt"
     if not path.is_file():
         return None
-    s = recipe._setup(dataset, PRESET, 0, None, None)
     net = s.new_student()
     ck = torch.load(path, weights_only=False)
     net.load_state_dict(ck["state"])
-    test = fit.load_split(dataset, "test")
     out = {"stage": key, "best_epoch": ck["result"]["best_epoch"]}
     for split, data in (("val", s.val), ("test", test)):
         report = fit.evaluate(net, data)
@@ -87,10 +85,15 @@ def _windows(dataset: Path, runs: Path, key: str) -> dict[str, float] | None:
 def screen(cache: Path, warp: float) -> int:
     dataset = cache / "datasets" / NAME
     runs = cache / "runs" / NAME
-    base = recipe._setup(dataset, PRESET, 0, None, None).student_key("no_kd")
+    s = recipe._setup(dataset, PRESET, 0, None, None)  # the recipe's: warp changes no network
+    test = fit.load_split(dataset, "test")
+    base = s.student_key("no_kd")
     set_warp(warp)
     key = recipe.prefit_student(dataset, PRESET, 0, 1, runs, None, None)
-    rows = {"recipe": _windows(dataset, runs, base), f"warp {warp:g}": _windows(dataset, runs, key)}
+    rows = {
+        "recipe": _windows(s, test, runs, base),
+        f"warp {warp:g}": _windows(s, test, runs, key),
+    }
     print(json.dumps(rows, indent=1))
     return 0
 

@@ -237,9 +237,11 @@ def fit(
     (`teacher` is switched to eval mode and channels-last in place). `cfg.warp` needs the
     `frontend` that made the features (the mel filters' frequencies).
     """
-    if cfg.warp > 0 and frontend is None:
-        raise ValueError(f"{name}: warp {cfg.warp} needs the frontend the features came from")
-    bank = warp_bank(frontend, cfg.warp) if cfg.warp > 0 and frontend is not None else None
+    bank = None
+    if cfg.warp > 0:
+        if frontend is None:
+            raise ValueError(f"{name}: warp {cfg.warp} needs the frontend the features came from")
+        bank = warp_bank(frontend, cfg.warp)
     set_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.eval()
