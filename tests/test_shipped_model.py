@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,18 @@ def test_files_match_model_json_and_stay_small() -> None:
         assert (MODEL / name).stat().st_size <= 100 * 1024, name
     assert spec.extra["metrics"]["macs"]["student"] <= 6_000_000
     assert (MODEL / "CARD.md").is_file()
+
+
+def test_the_build_script_and_the_trainer_default_rebuild_these_commands() -> None:
+    """build/model and the experiment scripts (through vocab.DEFAULT_COMMANDS) must train the
+    shipped label set in the shipped order, or a rebuild would silently be another model."""
+    from edge_asr.train import vocab
+
+    script = (Path(__file__).resolve().parents[1] / "build" / "model").read_text()
+    found = re.search(r'--commands "([^"]+)"', script)
+    assert found, "build/model: no --commands argument"
+    assert [c.strip() for c in found.group(1).split(",")] == COMMANDS
+    assert list(vocab.DEFAULT_COMMANDS) == COMMANDS
 
 
 def test_onnx_and_tflite_agree_on_real_features() -> None:

@@ -22,13 +22,10 @@ import sys
 from dataclasses import asdict, replace
 from typing import Any
 
-from edge_asr.train import fit, recipe
+from edge_asr.train import fit, recipe, vocab
 from edge_asr.train.cli import main
 
-COMMANDS = (
-    "yes, no, up, down, left, right, on, off, stop, go, "
-    "zero, one, two, three, four, five, six, seven, eight, nine"
-)
+COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
 _key = recipe._Setup.student_key
 _run = recipe._Setup.run_student
 _cfg = recipe._Setup.student_cfg

@@ -15,13 +15,10 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from edge_asr.train import dataset, recipe
+from edge_asr.train import dataset, recipe, vocab
 from edge_asr.train.cli import main
 
-COMMANDS = (
-    "yes, no, up, down, left, right, on, off, stop, go, "
-    "zero, one, two, three, four, five, six, seven, eight, nine"
-)
+COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
 
 
 def scaled(copies: int) -> None:

@@ -33,14 +33,11 @@ from typing import Any
 
 import torch
 
-from edge_asr.train import fit, recipe
+from edge_asr.train import fit, recipe, vocab
 from edge_asr.train.cli import main
 from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
-COMMANDS = (
-    "yes, no, up, down, left, right, on, off, stop, go, "
-    "zero, one, two, three, four, five, six, seven, eight, nine"
-)
+COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
 NAME = "speech-commands-20"
 PRESET = "long"  # edge-asr train --size full
 
