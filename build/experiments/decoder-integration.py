@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _usage import arguments
 
 from edge_asr.audio import read_wav
 from edge_asr.model import is_internal, load_spec
@@ -88,13 +89,14 @@ def detect(sc: list, labels: tuple, publishable: np.ndarray, thr: float) -> list
 
 
 def main() -> None:
-    model, tag = Path(sys.argv[1]), sys.argv[2]
+    args = arguments(__doc__, 2, 3)
+    model, tag = Path(args[0]), args[1]
     spec = load_spec(model)
     labels = spec.labels
     publishable = np.array([not is_internal(label) for label in labels])
     t = traces(model, tag)
     variants = [("mean", 4), ("mean", 5)]
-    if sys.argv[3:] == ["all"]:
+    if args[2:] == ["all"]:
         variants += [("geo", 4), ("geo", 5), ("median", 4), ("min", 3)]
     for kind, k in variants:
         val = scores(t["val-180min"][0], kind, k)

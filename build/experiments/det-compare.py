@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _usage import arguments
+
 from edge_asr.audio import read_wav
 from edge_asr.calibrate import THRESHOLDS, labelled_clips
 from edge_asr.model import is_internal, load_spec
@@ -74,4 +76,5 @@ def main(out: Path, models: list[Path]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]))
+    out, *models = arguments(__doc__, 2)
+    raise SystemExit(main(Path(out), [Path(p) for p in models]))

@@ -18,9 +18,10 @@ about blends of two windows, which no stored logit covers.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, replace
 from typing import Any
+
+from _usage import arguments
 
 from edge_asr.train import fit, recipe, vocab
 from edge_asr.train.cli import main
@@ -61,7 +62,7 @@ if __name__ == "__main__":
     recipe._Setup.student_key = student_key  # type: ignore[method-assign]
     recipe._Setup.run_student = run_student  # type: ignore[method-assign]
     recipe._Setup.student_cfg = student_cfg  # type: ignore[method-assign]
-    out, rest = sys.argv[1], sys.argv[2:]
+    out, *rest = arguments(__doc__, 1)
     if rest[:1] == ["--mixup"]:
         MIXUP, rest = float(rest[1]), rest[2:]
     argv = ["--commands", COMMANDS, "--out", out, "--name", "speech-commands-20"]

@@ -12,8 +12,9 @@ speech-commands-20-copiesN, so it never touches build/model's caches.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
+
+from _usage import arguments
 
 from edge_asr.train import dataset, recipe, vocab
 from edge_asr.train.cli import main
@@ -37,7 +38,8 @@ def scaled(copies: int) -> None:
 
 
 if __name__ == "__main__":
-    copies, out = int(sys.argv[1]), sys.argv[2]
+    count, out = arguments(__doc__, 2, 2)
+    copies = int(count)
     scaled(copies)
     name = f"speech-commands-20-copies{copies}"
     argv = ["--commands", COMMANDS, "--out", out, "--name", name, "--version", "0.0.0"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _usage import arguments
 
 from edge_asr.audio import read_wav
 from edge_asr.calibrate import THRESHOLDS, labelled_clips, pick_threshold, replay
@@ -199,4 +200,5 @@ def main(model: Path, out: Path) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    args = arguments(__doc__, 2, 3)
+    raise SystemExit(main(Path(args[0]), Path(args[1])))

@@ -11,8 +11,9 @@ CACHE is the build's --cache (default ~/.cache/edge-asr); OUT_DIR gets the model
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
+
+from _usage import arguments
 
 from edge_asr.train.recipe import train_model
 
@@ -20,7 +21,7 @@ NAME = "speech-commands-20"
 
 
 def main() -> None:
-    cache, out = Path(sys.argv[1]).expanduser(), Path(sys.argv[2])
+    cache, out = (Path(a).expanduser() for a in arguments(__doc__, 2, 2))
     train_model(
         cache / "datasets" / NAME,
         out,

@@ -96,7 +96,9 @@ def screen(cache: Path, warp: float) -> int:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--warp", type=float, required=True)
     ap.add_argument("--screen", action="store_true")
     ap.add_argument("--no-kd", action="store_true")
@@ -109,6 +111,8 @@ if __name__ == "__main__":
     set_warp(args.warp)
     if args.no_kd:
         no_kd()
+    if not rest or rest[0].startswith("-"):
+        ap.error("OUT_DIR is needed before the edge-asr train options (or --screen)")
     out, rest = rest[0], rest[1:]
     argv = ["--commands", COMMANDS, "--out", out, "--name", NAME]
     version = f"0.0.0-vtlp{args.warp:g}" + ("-nokd" if args.no_kd else "")
