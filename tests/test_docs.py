@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from edge_asr.cli import _parser
 from edge_asr.config import Settings
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -50,7 +51,6 @@ def test_every_cli_command_is_in_the_readme() -> None:
         assert f"edge-asr {command}" in README, command
 
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted(
     p
     for p in [
