@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from mqtt_broker import MosquittoBroker
-
-REPO = Path(__file__).resolve().parent.parent
+from repo import ROOT
 
 
 class Daemon:
@@ -38,7 +37,7 @@ class Daemon:
                 **env,
                 "EDGE_ASR_AUDIO__LOCK_MEMORY": "false",
                 "EDGE_ASR_MQTT__RECONNECT_MAX_S": "2",
-                "PYTHONPATH": str(REPO),
+                "PYTHONPATH": str(ROOT),
             },
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from repo import ROOT
 
 from edge_asr.cli import _parser
 from edge_asr.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 

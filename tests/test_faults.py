@@ -27,6 +27,7 @@ import pytest
 from daemon_proc import Daemon
 from mqtt_broker import MosquittoBroker, Subscriber, make_password_file
 from pulse_mic import VirtualMic
+from repo import ROOT
 from tiny_model import build_tiny_model
 from tiny_model import burst_wav as make_burst_wav
 
@@ -35,7 +36,6 @@ from edge_asr.messages import CommandEvent, DeviceInfo, Topics
 from edge_asr.outbox import Outbox
 from edge_asr.publisher import Publisher
 
-REPO = Path(__file__).resolve().parent.parent
 INFO = DeviceInfo(model="kws", model_version="1", commands=("on", "off"), sw_version="0")
 PASSWORD = "Pa55-never-in-any-log-7f3a"
 
@@ -546,7 +546,7 @@ def test_wrong_password_is_reported_clearly_never_leaked_and_not_fatal(
     assert "authori" in line.lower() or "password" in line.lower(), line
     shown = subprocess.run(
         [sys.executable, "-m", "edge_asr.cli", "config", "show"],
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -561,7 +561,7 @@ def test_wrong_password_is_reported_clearly_never_leaked_and_not_fatal(
 
 
 def load_soak() -> Any:
-    loader = importlib.machinery.SourceFileLoader("edge_asr_soak", str(REPO / "build" / "soak"))
+    loader = importlib.machinery.SourceFileLoader("edge_asr_soak", str(ROOT / "build" / "soak"))
     spec = importlib.util.spec_from_loader(loader.name, loader)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from repo import ROOT
 
 from edge_asr.outbox import Outbox
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def _child(code: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env
     )

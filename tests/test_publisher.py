@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
+from repo import ROOT
 
 from edge_asr.config import MqttSettings, TlsSettings
 from edge_asr.messages import CommandEvent, Control, DeviceInfo, Topics
@@ -25,7 +26,6 @@ from edge_asr.publisher import Publisher, PublisherError
 
 pytestmark = pytest.mark.mqtt
 
-REPO = Path(__file__).resolve().parent.parent
 COMMANDS = ("on", "off", "stop")
 INFO = DeviceInfo(model="kws", model_version="1.2.0", commands=COMMANDS, sw_version="0.1.0")
 PASSWORD = "s3cret-Pa55-do-not-log"
@@ -163,7 +163,7 @@ def test_last_will_offline_when_process_is_killed(mqtt_broker: MosquittoBroker) 
         [sys.executable, "-c", _KILLABLE, settings.model_dump_json()],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "connected"

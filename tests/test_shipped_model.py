@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from repo import ROOT
 
 from edge_asr.backends import load_backend
 from edge_asr.model import default_model_dir, load_spec
@@ -54,7 +55,7 @@ def test_the_build_script_and_the_trainer_default_rebuild_these_commands() -> No
     shipped label set in the shipped order, or a rebuild would silently be another model."""
     from edge_asr.train import vocab
 
-    script = (Path(__file__).resolve().parents[1] / "build" / "model").read_text()
+    script = (ROOT / "build" / "model").read_text()
     found = re.search(r'--commands "([^"]+)"', script)
     assert found, "build/model: no --commands argument"
     assert [c.strip() for c in found.group(1).split(",")] == COMMANDS

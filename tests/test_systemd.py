@@ -10,8 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from repo import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "edge-asr.service"
 EXAMPLE_CONFIG = ROOT / "systemd" / "config.toml"
 INSTALLER = ROOT / "systemd" / "install.sh"
