@@ -12,6 +12,7 @@ speech-commands-20-copiesN, so it never touches build/model's caches.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 from _usage import arguments
@@ -39,6 +40,9 @@ def scaled(copies: int) -> None:
 
 if __name__ == "__main__":
     count, out = arguments(__doc__, 2, 2)
+    if not count.isdigit() or int(count) < 1:
+        print(f"more-copies.py: COPIES must be a whole number >= 1, not {count!r}", file=sys.stderr)
+        raise SystemExit(2)
     copies = int(count)
     scaled(copies)
     name = f"speech-commands-20-copies{copies}"
