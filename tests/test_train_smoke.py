@@ -12,6 +12,7 @@ import pytest
 
 from edge_asr.backends import load_backend
 from edge_asr.model import load_spec
+from edge_asr.train import humans
 from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
 pytest.importorskip("torch", reason="training needs the [train] extra")
@@ -58,6 +59,11 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert set(val["top1"]) == {"clean", "20dB", "10dB", "0dB"} and val["clips"]["clean"] > 0
     assert "Validation voices" in (out / "CARD.md").read_text()
     assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
+    assert "per_recording" not in json.dumps(spec.extra)
+    if humans.SPHINX_DIR.is_dir():  # human speech, none of it a command of this model
+        speech = spec.extra["streaming_eval"]["human_recordings"]["groups"]["pocketsphinx"]
+        assert speech["commands_said"] == 0 and speech["recordings"] == 12
+        assert "Human voices in running speech" in (out / "CARD.md").read_text()
     for name in ("CARD.md", "confusion.png", "det.png"):
         assert (out / name).stat().st_size > 0
     assert "lights on" in (out / "CARD.md").read_text()

@@ -73,6 +73,21 @@ def _seeds(training: dict[str, Any]) -> str:
     return f"`--seed {data_seed} --train-seed {seed}`"
 
 
+def _human_speech(spoken: dict[str, Any]) -> str | None:
+    """The card's line for pocketsphinx's recordings (Asterisk's have their own line)."""
+    x = spoken.get("groups", {}).get("pocketsphinx")
+    if not x:
+        return None
+    return (
+        "- Human voices in running speech (pocketsphinx's test recordings: other speakers, "
+        "16 kHz, commands inside sentences, and command-free LibriVox sentences; evaluation "
+        f"only; `build/human-check` lists each): {x['commands_heard']} of "
+        f"{x['commands_said']} commands heard in the order said, "
+        f"{x['detections_never_said']} detections of commands never said "
+        f"({x['recordings']} recordings, {x['seconds']:g} s)."
+    )
+
+
 def write_card(spec: ModelSpec) -> Path:
     m: dict[str, Any] = spec.extra.get("metrics", {})
     t: dict[str, Any] = spec.extra.get("training", {})
@@ -81,6 +96,7 @@ def write_card(spec: ModelSpec) -> Path:
     held = s.get("synthetic_heldout", {})
     top1 = held.get("top1", {})
     human = s.get("human_asterisk_prompts")
+    spoken = s.get("human_recordings")
     neg = s.get("negative_stream", {})
     data = t.get("data", {})
     files = m.get("file_bytes", {})
@@ -198,12 +214,16 @@ def write_card(spec: ModelSpec) -> Path:
             f"{human['clips'].get('clean', 0)}; number words falsely accepted "
             f"{_pct(human.get('unknown_false_accept_rate'))}."
         )
+    speech_line = _human_speech(spoken) if spoken else None
+    if speech_line:
+        lines.append(speech_line)
     lines += [
         "",
         "![confusion](confusion.png) ![DET](det.png)",
         "",
         "## Limits",
-        "- Trained on synthetic voices only; the human-voice figure above is from one speaker. "
+        "- Trained on synthetic voices only; the human-voice figures above are from a few "
+        "speakers and a few dozen words. "
         "Expect lower accuracy for accents, children and far-field speech than the TTS figures.",
         "- One window of about 1 s: commands longer than that (slow multi-word phrases) are cut.",
         "- The false-accept rate is measured on synthetic speech and music; real rooms (TV, "

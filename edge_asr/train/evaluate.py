@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -35,19 +34,14 @@ from ..config import DecoderSettings
 from ..decoder import Detection
 from ..model import ModelSpec, is_internal, load_spec
 from ..pipeline import Recognizer
+from . import humans
 from .augment import coloured_noise, load_music
+from .humans import human_clips
 from .side import map_shared
 
 log = logging.getLogger(__name__)
 
 SNRS_DB: tuple[float | None, ...] = (None, 20.0, 10.0, 0.0)
-# asterisk-core-sounds-en points sounds/en at the speaker's folder; without it (apt's
-# --no-install-recommends) only the folder itself is there.
-HUMAN_DIGITS_DIRS = (
-    Path("/usr/share/asterisk/sounds/en/digits"),
-    Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits"),
-)
-DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 @dataclass
@@ -160,8 +154,9 @@ def same_first_detection(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """An evaluate() report without its per-clip lists and DET: what is printed and kept."""
+    lists = ("first_detections", "per_recording")
     return {
-        k: {n: x for n, x in v.items() if n != "first_detections"} if isinstance(v, dict) else v
+        k: {n: x for n, x in v.items() if n not in lists} if isinstance(v, dict) else v
         for k, v in report.items()
         if k != "det"
     }
@@ -272,26 +267,25 @@ def evaluate_validation(model_dir: Path, dataset_dir: Path) -> dict[str, Any] | 
     return {k: v for k, v in report.items() if k not in ("confusion", "first_detections")}
 
 
-def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
-    """Asterisk's recorded prompts (one human speaker, 8 kHz): EVALUATION ONLY, never training.
-
-    Digits 0-9 are positives where the model has them as commands; every other number word
-    (and digits it lacks) must not be accepted.
-    """
-    folder = next((d for d in HUMAN_DIGITS_DIRS if d.is_dir()), None)
-    if folder is None:
-        log.warning(
-            "no human recordings (asterisk-core-sounds-en-wav): the card will have no human figure"
-        )
-        return []
-    clips = []
-    for path in sorted(folder.glob("*.wav")):
-        if re.fullmatch(r"[0-9]", path.stem):
-            word = DIGIT_WORDS[int(path.stem)]
-            clips.append((path, word if word in commands else "_unknown_"))
-        elif re.fullmatch(r"[1-9]0|1[1-9]", path.stem):
-            clips.append((path, "_unknown_"))
-    return clips
+def human_recordings(ev: Evaluator, threshold: float) -> dict[str, Any]:
+    """Every human recording with a transcript (humans.recordings), through the recognizer at
+    `threshold`: totals per group and overall, and each recording's detections."""
+    rows = []
+    for r in humans.recordings():
+        trace = ev.trace(r.audio(ev.spec.frontend.sample_rate_hz), "_human_", source=str(r.path))
+        detections = [d.command for d in ev.detections(trace, threshold)]
+        rows.append({
+            "group": r.group, "file": r.path.name, "transcript": r.transcript,
+            "said": r.said(ev.spec.commands), "detections": detections,
+            "seconds": round(trace.seconds, 2),
+        })  # fmt: skip
+    groups = {g: humans.score([x for x in rows if x["group"] == g]) for g in humans.GROUPS}
+    return {
+        "threshold": threshold,
+        "groups": {g: s for g, s in groups.items() if s["recordings"]},
+        **humans.score(rows),
+        "per_recording": rows,
+    }
 
 
 def evaluate(
@@ -315,6 +309,9 @@ def evaluate(
     human = clip_traces(ev, human_clips(spec.commands), (None,))
     if human:
         report["human_asterisk_prompts"] = score_clips(ev, human, threshold)
+    spoken = human_recordings(ev, threshold)
+    if spoken["recordings"]:
+        report["human_recordings"] = spoken
     clean = [t for t in traces if t.snr_db is None and not is_internal(t.label)]
     rejects = false_reject_rates(ev, clean, THRESHOLDS)
     det: dict[str, list[float]] = {
