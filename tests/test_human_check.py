@@ -37,6 +37,13 @@ def test_commands_count_once_each_and_in_the_order_said() -> None:
     }
 
 
+def test_the_commands_said_are_found_in_the_transcript_longest_phrase_first() -> None:
+    said = humans.Recording("pocketsphinx", Path("x.wav"), "go forward ten meters go").said
+    assert said(["go", "ten"]) == ["go", "ten", "go"]
+    assert said(["go forward", "go", "meters go"]) == ["go forward", "meters go"]
+    assert said(["lights on"]) == []
+
+
 @needs_recordings
 def test_the_transcripts_come_from_the_packages_and_name_the_commands_said() -> None:
     commands = load_spec(default_model_dir()).commands

@@ -63,7 +63,16 @@ class Recording:
         return read_wav(self.path, sample_rate_hz)
 
     def said(self, commands: Sequence[str]) -> list[str]:
-        return [w for w in self.transcript.split() if w in commands]
+        """The commands in the transcript, in order; the longest phrase wins where they overlap."""
+        words = self.transcript.split()
+        phrases = sorted((c.split() for c in commands), key=len, reverse=True)
+        out, i = [], 0
+        while i < len(words):
+            hit = next((p for p in phrases if words[i : i + len(p)] == p), None)
+            if hit:
+                out.append(" ".join(hit))
+            i += len(hit) if hit else 1
+        return out
 
 
 def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
