@@ -39,7 +39,7 @@ from tflite_runtime.interpreter import Interpreter  # noqa: E402
 from edge_asr.backends import load_backend  # noqa: E402
 from edge_asr.frontend import log_mel  # noqa: E402
 from edge_asr.model import default_model_dir, load_spec  # noqa: E402
-from edge_asr.train import dataset, evaluate, tts, vocab  # noqa: E402
+from edge_asr.train import dataset, humans, tts, vocab  # noqa: E402
 from edge_asr.train.augment import NOISE_KINDS, Augmenter, build_rir_bank  # noqa: E402
 from edge_asr.train.windows import SILENCE, UNKNOWN  # noqa: E402
 
@@ -91,7 +91,8 @@ def on_canvas(audio: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
 
 
 def read_wav(path: Path) -> np.ndarray:
-    """int16 samples at 16 kHz, like the TTS cache's clips."""
+    """int16 samples at 16 kHz, like the TTS cache's clips (resampled with soxr as the figures
+    in probe-pretrained-embedding.json were; edge_asr.audio.read_wav resamples otherwise)."""
     audio, rate = tts.parse_wav_bytes(path.read_bytes())
     audio = tts.resample(audio, rate) if rate != RATE else audio
     return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
@@ -257,8 +258,8 @@ def main() -> int:
                     ),
                 }
                 print(split, snr, json.dumps(list(report["sets"].values())[-1]), file=sys.stderr)
-    human = evaluate.human_clips(commands)
-    _init(str(cache_root))
+    human = humans.human_clips(commands)
+    _W.update(embed=Embedder(), spec=spec)  # _pair here needs no augmenters
     pairs = [_pair(on_canvas(read_wav(p), None).astype(np.int16)) for p, _ in human]
     truth = np.array([label for _, label in human])
     report["sets"]["human digits (Asterisk, evaluation only)"] = {

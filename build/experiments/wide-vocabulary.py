@@ -81,11 +81,10 @@ if __name__ == "__main__":
     if not streams.exists():
         streams.parent.mkdir(parents=True, exist_ok=True)
         streams.symlink_to(cache / "streams" / "speech-commands-20")
-    narrow_preset = dataset.SIZES["full"]
     vocab.unknown_words = wide_unknown_words  # dataset.build_dataset looks it up at call time
     dataset.plan_rows = train_only(dataset.plan_rows)
     dataset.SIZES["full"] = replace(
-        narrow_preset, n_unknown=WORDS, espeak_unknown_styles=1, piper_unknown_styles=1
+        dataset.SIZES["full"], n_unknown=WORDS, espeak_unknown_styles=1, piper_unknown_styles=1
     )
     argv = ["--commands", COMMANDS, "--out", out, "--name", NAME, "--version", "0.0.0"]
     argv += ["--size", "full", "--seed", "0", "--cache", str(cache)]
