@@ -29,6 +29,7 @@ from edge_asr.train.dataset import (
     recipe_for,
 )
 from edge_asr.train.evaluate import heldout_clips, human_clips
+from edge_asr.train.frequent_words import FREQUENT_WORDS
 from edge_asr.train.stream import make_negative_stream
 from edge_asr.train.tts import ENGINE_TYPES, TtsCache, VoiceSpec
 from edge_asr.train.windows import UNKNOWN
@@ -243,12 +244,31 @@ def test_near_misses_can_be_heard_in_as_many_styles_as_commands() -> None:
     assert styles(emphasised, "val", "free") == 1  # evaluation splits keep their recipe
 
 
+def test_a_wide_training_vocabulary_leaves_the_evaluation_words_as_they_were() -> None:
+    _need_binaries("espeak-ng")
+    commands, unknowns = ["three", "stop"], ["free", "stock", "window", "table", "river"]
+    plan = {"train": ["espeak:en-us"], "val": ["espeak:en-029"], "test": ["espeak:en-gb"]}
+    wide = replace(SIZES["tiny"], espeak_styles=3, train_sentences=0, eval_unknown=2)
+    rows = plan_rows(commands, unknowns, wide, plan, "none", seed=0)
+
+    def spoken(split: str) -> list[str]:
+        return list(dict.fromkeys(r.text for r in rows if r.split == split and r.label == UNKNOWN))
+
+    assert spoken("train") == unknowns
+    assert spoken("val") == spoken("test") == unknowns[:2]
+    narrow = plan_rows(commands, unknowns[:2], replace(wide, eval_unknown=0), plan, "none", 0)
+    assert [r for r in rows if r.split != "train"] == [r for r in narrow if r.split != "train"]
+    recipe = recipe_for(commands, unknowns, wide, 0, 1.0, "none", FrontendParams(), plan)
+    assert recipe["preset"]["eval_unknown"] == 2
+
+
 def test_recipe_names_only_the_preset_fields_that_changed_from_their_defaults() -> None:
     def recipe(preset: SizePreset) -> dict[str, object]:
         return recipe_for(["yes"], ["yet"], preset, 0, 1.0, "festival", FrontendParams(), {})
 
     plain = recipe(SIZES["tiny"])
     assert "near_miss_styles" not in plain["preset"]  # so existing dataset caches stay valid
+    assert "eval_unknown" not in plain["preset"]
     shifted = recipe(replace(SIZES["tiny"], pitch_range=0.2, near_miss_styles=4))
     assert shifted["preset"]["near_miss_styles"] == 4
     assert shifted["augment"]["pitch_range"] == 0.2
@@ -315,6 +335,21 @@ def test_unknown_words_skip_homophones_and_split_phrases() -> None:
     words = vocab.unknown_words(["no", "lights off"], n=40)
     assert "know" not in words and "no" not in words
     assert "lights" in words and "off" in words
+
+
+def test_frequent_words_widen_the_vocabulary_after_the_hand_made_ones() -> None:
+    _need_binaries("espeak-ng")
+    commands = list(vocab.DEFAULT_COMMANDS)
+    words = vocab.unknown_words(commands, n=450)
+    assert len(words) == len(set(words)) == 450
+    assert words[:150] == vocab.unknown_words(commands, n=150)  # what validation and test speak
+    hand_made = set(vocab.COMMON_WORDS) | set(vocab.SPEECH_COMMANDS_AUX)
+    hand_made |= {m for near in vocab.NEAR_MISSES.values() for m in near}
+    frequent = [w for w in words if w not in hand_made]
+    assert frequent == [w for w in FREQUENT_WORDS if w in frequent]  # in frequency order
+    assert words.index(frequent[0]) > max(words.index(w) for w in words if w in hand_made)
+    assert not vocab.forbidden_words(commands, words)  # none is, or sounds like, a command
+    assert "to" not in words and "know" not in words  # "two" and "no" to espeak-ng
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINE_TYPES))

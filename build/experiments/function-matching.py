@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Ablation behind build/results/ablation-function-matching.json (kept so its figures can be
-re-made; not part of the product): build/model's recipe with the distilled student taught on the
-teacher's outputs for each batch as the student sees it (SpecAugment masks applied), computed
-during training, instead of the teacher's outputs on the clean windows computed once ("a good
-teacher is patient and consistent", Beyer et al. 2022). Everything else is build/model's: the
-teacher, the student without distillation, the streams and the dataset come from its caches
-(run build/model first, or they are built), the KD student and what follows it are new. Run
-it with the OPENBLAS_CORETYPE build/model ran with (build/model sets Cooperlake where unset), so
-the stages it makes are computed as the ones it is compared against.
+re-made; not part of the product): 1.4.0's recipe (build/model's until 1.5.0) with the distilled
+student taught on the teacher's outputs for each batch as the student sees it (SpecAugment masks
+applied), computed during training, instead of the teacher's outputs on the clean windows
+computed once ("a good teacher is patient and consistent", Beyer et al. 2022). Everything else
+is 1.4.0's: the teacher, the student without distillation, the streams and the dataset come from
+its build's caches (`build/experiments/wide-vocabulary.py narrow` makes them, or they are built
+here), the KD student and what follows it are new. Run it with the OPENBLAS_CORETYPE that build
+ran with (build/model sets Cooperlake where unset), so the stages it makes are computed as the
+ones it is compared against.
 
   OMP_NUM_THREADS=1 .venv/bin/python build/experiments/function-matching.py OUT_DIR \\
       [--mixup ALPHA] [edge-asr train options]
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import Any
 
+from _recipes import pin_1_4_0
 from _usage import arguments
 
 from edge_asr.train import fit, recipe, vocab
@@ -59,6 +61,7 @@ def run_student(
 
 
 if __name__ == "__main__":
+    pin_1_4_0()
     recipe._Setup.student_key = student_key  # type: ignore[method-assign]
     recipe._Setup.run_student = run_student  # type: ignore[method-assign]
     recipe._Setup.student_cfg = student_cfg  # type: ignore[method-assign]

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Ablation behind build/results/ablation-more-copies.json (kept so its figures can be re-made;
-not part of the product): build/model's recipe with COPIES augmented copies of every training
-clip instead of 4, at the same number of training samples (epochs scaled down), so the networks
-see more distinct rooms, noises and converted voices rather than the same ones more often.
+not part of the product): 1.4.0's recipe (build/model's until 1.5.0) with COPIES augmented
+copies of every training clip instead of 4, at the same number of training samples (epochs
+scaled down), so the networks see more distinct rooms, noises and converted voices rather than
+the same ones more often.
 
   OMP_NUM_THREADS=1 .venv/bin/python build/experiments/more-copies.py COPIES OUT_DIR
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from _recipes import pin_1_4_0
 from _usage import arguments
 
 from edge_asr.train import dataset, recipe, vocab
@@ -24,7 +26,8 @@ COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
 
 
 def scaled(copies: int) -> None:
-    """Patch the full data preset and the long training preset in place."""
+    """Patch the full data preset (1.4.0's) and the long training preset in place."""
+    pin_1_4_0()
     base = dataset.SIZES["full"]
     factor = base.train_copies / copies
     dataset.SIZES["full"] = replace(base, train_copies=copies)

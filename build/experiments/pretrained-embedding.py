@@ -15,7 +15,8 @@ digits (evaluation only): the head on the whole window, the shipped student (mod
 centred 1 s. Figures: argmax top-1, and the share of commands heard (top command right, score
 above the threshold) where 5 % and 10 % of the unknown-word clips pass as a command.
 
-TTS_CACHE defaults to ~/.cache/edge-asr/tts (every clip must be there: run build/model first).
+TTS_CACHE defaults to ~/.cache/edge-asr/tts (every clip must be there: run
+`build/experiments/wide-vocabulary.py narrow` first, 1.4.0's recipe, which the probe used).
 About 6 minutes on 2 cores.
 """
 
@@ -28,6 +29,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from _recipes import pin_1_4_0
 from _usage import arguments
 
 ARGS = arguments(__doc__, 1, 2)
@@ -100,7 +102,9 @@ def read_wav(path: Path) -> np.ndarray:
 
 def augmenters(commands: list[str], cache: tts.TtsCache) -> tuple[dict, list, dict]:
     """The full preset's rows by split and its augmenters, on 1.5 s windows: the same rooms,
-    noise, music, babble and voice conversion as build/model, drawn by the same rules."""
+    noise, music, babble and voice conversion as build/model, drawn by the same rules (1.4.0's
+    preset, the one the probe was measured on)."""
+    pin_1_4_0()
     preset = dataset.SIZES["full"]
     unknowns = vocab.unknown_words(commands, preset.n_unknown, 0)
     plan = dataset.plan_voices(preset, "festival", 0)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Ablation behind build/results/ablation-vtlp.json (kept so its figures can be re-made; not part
-of the product): build/model's recipe with vocal tract length perturbation on the students'
-training windows (fit.TrainConfig.warp: each window's spectrum stretched by a factor drawn from
-[1 - W, 1 + W], fresh every batch), for both students and the hard-negative fine-tune. The
-teacher, the dataset and the streams are build/model's and come from its caches (run it first,
-with the same OPENBLAS_CORETYPE, Cooperlake where build/model sets it).
+"""Ablation behind build/results/ablation-vtlp.json (kept so its figures can be re-made; not
+part of the product): 1.4.0's recipe (build/model's until 1.5.0) with vocal tract length
+perturbation on the students' training windows (fit.TrainConfig.warp: each window's spectrum
+stretched by a factor drawn from [1 - W, 1 + W], fresh every batch), for both students and the
+hard-negative fine-tune. The teacher, the dataset and the streams are the 1.4.0 build's and come
+from its caches (`build/experiments/wide-vocabulary.py narrow` makes them, with the same
+OPENBLAS_CORETYPE, Cooperlake where build/model sets it).
 
   OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/vtlp.py \\
       --warp W --screen [--cache DIR]
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _recipes import pin_1_4_0
 
 from edge_asr.train import fit, recipe, vocab
 from edge_asr.train.cli import main
@@ -103,6 +105,7 @@ if __name__ == "__main__":
     ap.add_argument("--screen", action="store_true")
     ap.add_argument("--no-kd", action="store_true")
     args, rest = ap.parse_known_args()
+    pin_1_4_0()
     if args.screen:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         cache_args = argparse.ArgumentParser(add_help=False)

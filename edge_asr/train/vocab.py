@@ -8,6 +8,9 @@ Choices (documented here because they decide what the model learns to reject):
   not itself a command becomes `_unknown_` ("lights", "off"), so the model must hear the whole
   phrase; a user who says only "off" should not switch the lights off.
 - Words that merely contain a command ("someone", "eighteen") stay in as hard negatives.
+- Beyond the hand-made lists come the most frequent English words (frequent_words.py), in
+  frequency order: a wide vocabulary teaches `_unknown_` better than a narrow one spoken by more
+  voices (build/results/ablation-wide-vocabulary.json).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import subprocess
 from collections.abc import Sequence
 
 import numpy as np
+
+from edge_asr.train.frequent_words import FREQUENT_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +163,9 @@ def near_miss_words(commands: Sequence[str]) -> list[str]:
 def unknown_words(
     commands: Sequence[str], n: int = 150, seed: int = 0, extra: Sequence[str] = ()
 ) -> list[str]:
-    """~n non-command words: phrase parts, near-misses first, then common words (seeded)."""
+    """~n non-command words: phrase parts, near-misses first, then common words (seeded), then
+    frequent English words in frequency order. The order is fixed by (commands, seed, extra), so
+    the first n of a longer list are the list for n."""
     cmds = [normalise(c) for c in commands]
     cmd_set = set(cmds)
     priority: list[str] = [p for c in cmds for p in phrase_parts(c) if p not in cmd_set]
@@ -178,6 +185,7 @@ def unknown_words(
     rng = np.random.default_rng(seed)
     rest = [w for w in pool if w not in ordered]
     ordered += [rest[i] for i in rng.permutation(len(rest))]
+    ordered += [w for w in FREQUENT_WORDS if w not in ordered]
     bad = forbidden_words(cmds, ordered)
     dropped = sorted(bad & set(ordered))
     if dropped:
