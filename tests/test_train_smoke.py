@@ -58,6 +58,9 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     val = spec.extra["streaming_eval"]["synthetic_validation"]
     assert set(val["top1"]) == {"clean", "20dB", "10dB", "0dB"} and val["clips"]["clean"] > 0
     assert "Validation voices" in (out / "CARD.md").read_text()
+    data = spec.extra["training"]["data"]  # tiny: every unknown word in every split
+    assert data["unknown_words"] == data["eval_unknown_words"] >= 4
+    assert f"`_unknown_`): {data['unknown_words']} other words," in (out / "CARD.md").read_text()
     assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
     assert "per_recording" not in json.dumps(spec.extra)
     if humans.SPHINX_DIR.is_dir():  # human speech, none of it a command of this model

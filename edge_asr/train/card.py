@@ -73,6 +73,15 @@ def _seeds(training: dict[str, Any]) -> str:
     return f"`--seed {data_seed} --train-seed {seed}`"
 
 
+def _unknown_words(data: dict[str, Any]) -> str:
+    n, m = data.get("unknown_words"), data.get("eval_unknown_words")
+    if not n:
+        return "other words"
+    if m and m < n:
+        return f"{n} other words in training (validation and test speak the first {m} of them)"
+    return f"{n} other words"
+
+
 def _human_speech(spoken: dict[str, Any]) -> str | None:
     """The card's line for pocketsphinx's recordings (Asterisk's have their own line)."""
     x = spoken.get("groups", {}).get("pocketsphinx")
@@ -144,7 +153,9 @@ def write_card(spec: ModelSpec) -> Path:
         "testing), augmented with simulated rooms, noise, babble, music (0-30 dB SNR), gain, "
         f"speed, {voice_shift}, time shift and telephone band-limiting. No human recording was "
         "used for training or tuning.",
-        "- Negatives (`_unknown_`): other words, near-misses included"
+        "- Negatives (`_unknown_`): "
+        + _unknown_words(data)
+        + ", near-misses included"
         + (
             f" (each near-miss of a command in {data['near_miss_styles']} styles per training "
             "voice, as many as a command gets)"

@@ -557,6 +557,8 @@ def train_model(
     }
     for summary in stage_summary.values():
         summary["result"] = {k: v for k, v in summary["result"].items() if k != "history"}
+    words = data_recipe.get("unknown_words", [])
+    eval_words = data_recipe.get("preset", {}).get("eval_unknown", 0)
     training = {
         "preset": preset,
         "seed": seed,
@@ -568,6 +570,8 @@ def train_model(
             "test": len(test),
             "train_per_label": np.bincount(train.y.numpy(), minlength=len(labels)).tolist(),
             "sha256_train_val_labels": base["data"],
+            "unknown_words": len(words),
+            "eval_unknown_words": min(len(words), eval_words or len(words)),
             "sentences_per_voice": data_recipe.get("preset", {}).get("train_sentences", 0),
             "near_miss_styles": data_recipe.get("preset", {}).get("near_miss_styles", 0),
             "voice_shift": {
