@@ -87,11 +87,15 @@ def _human_speech(spoken: dict[str, Any]) -> str | None:
     x = spoken.get("groups", {}).get("pocketsphinx")
     if not x:
         return None
+    heard = (
+        f"{x['commands_heard']} of {x['commands_said']} commands heard in the order said, "
+        if x["commands_said"]
+        else "none of this model's commands is said in them; "
+    )
     return (
         "- Human voices in running speech (pocketsphinx's test recordings: other speakers, "
         "16 kHz, commands inside sentences, and command-free LibriVox sentences; evaluation "
-        f"only; `build/human-check` lists each): {x['commands_heard']} of "
-        f"{x['commands_said']} commands heard in the order said, "
+        f"only; `build/human-check` lists each): {heard}"
         f"{x['detections_never_said']} detections of commands never said "
         f"({x['recordings']} recordings, {x['seconds']:g} s)."
     )
