@@ -20,9 +20,10 @@ build/experiments/det-compare.py.
 The measured wide arm ran before frequent_words.py existed, with the list drawn from wordfreq
 3.1.1 at run time; frequent_words.py was written from it and gives the same 450 words in the
 same order (checked then, with wordfreq installed). narrow is cached under speech-commands-20
-(1.4.0's caches), wide under speech-commands-20-wide, its streams linked from speech-
-commands-20. CACHE defaults to ~/.cache/edge-asr-cl (the 1.4.0 build's); TRAIN_SEED (edge-asr
-train --train-seed) draws other networks from the same data. """
+(1.4.0's caches), wide under speech-commands-20-wide, its streams linked from
+speech-commands-20. CACHE defaults to ~/.cache/edge-asr-cl (the 1.4.0 build's); TRAIN_SEED
+(edge-asr train --train-seed) draws other networks from the same data.
+"""
 
 from __future__ import annotations
 

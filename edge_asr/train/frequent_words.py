@@ -1,8 +1,8 @@
 """Frequent English words, the factory's widest layer of `_unknown_` words.
 
-The 188 most frequent English words (letters only, two or more) in wordfreq 3.1.1's
-`top_n_list("en", 5000)`, in its order, after dropping the words the factory's own lists already
-have and those that are, or sound like (espeak-ng, en-us and en-gb), one of the default commands.
+188 words from wordfreq 3.1.1's `top_n_list("en", 5000)` (letters only, two or more), in its
+order: its first 295 such words, less those the factory's own lists already have and those that
+are, or sound like (espeak-ng, en-us and en-gb), one of the default commands.
 wordfreq is not needed at run or train time: this list is all the factory takes from it.
 
 Data source and licence: wordfreq by Robyn Speer (https://github.com/rspeer/wordfreq), whose word
