@@ -558,7 +558,7 @@ def train_model(
     for summary in stage_summary.values():
         summary["result"] = {k: v for k, v in summary["result"].items() if k != "history"}
     words = data_recipe.get("unknown_words", [])
-    eval_words = data_recipe.get("preset", {}).get("eval_unknown", 0)
+    data_preset = data_recipe.get("preset", {})
     training = {
         "preset": preset,
         "seed": seed,
@@ -571,9 +571,10 @@ def train_model(
             "train_per_label": np.bincount(train.y.numpy(), minlength=len(labels)).tolist(),
             "sha256_train_val_labels": base["data"],
             "unknown_words": len(words),
-            "eval_unknown_words": min(len(words), eval_words or len(words)),
-            "sentences_per_voice": data_recipe.get("preset", {}).get("train_sentences", 0),
-            "near_miss_styles": data_recipe.get("preset", {}).get("near_miss_styles", 0),
+            # dataset.plan_rows's rule: validation and test speak the first eval_unknown (0: all)
+            "eval_unknown_words": len(words[: data_preset.get("eval_unknown", 0) or None]),
+            "sentences_per_voice": data_preset.get("train_sentences", 0),
+            "near_miss_styles": data_preset.get("near_miss_styles", 0),
             "voice_shift": {
                 k: data_recipe.get("augment", {}).get(k) for k in ("p_pitch", "pitch_range")
             },
