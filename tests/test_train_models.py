@@ -186,6 +186,28 @@ def test_vocal_tract_warp_moves_a_formant_by_its_factor(alpha_index: int, factor
     assert int(warped.argmax()) != int(_tone_frame(1000.0).argmax())
 
 
+def test_random_eq_colours_every_frame_alike_within_its_bound() -> None:
+    """Each window gets one smooth gain curve, the same in all its frames, at most eq_db dB
+    either way and different per window; nothing goes below the frontend's log floor."""
+    floor = float(np.log(FrontendParams().log_floor))
+    x = torch.cat([torch.zeros(8, 20, MELS), torch.full((8, 20, MELS), floor)], dim=1)
+    out = fit.random_eq(x, 12.0, floor, torch.Generator().manual_seed(0))
+    gain_db = (out[:, :20] - x[:, :20]) / (np.log(10.0) / 10.0)
+    assert torch.allclose(gain_db, gain_db[:, :1].expand_as(gain_db))  # one curve per window
+    assert float(gain_db.abs().max()) <= 12.0
+    assert float(gain_db.std(dim=2).min()) > 0.1  # a curve, not a plain gain
+    assert not torch.allclose(gain_db[0, 0], gain_db[1, 0])
+    assert float(out.min()) >= float(np.float32(floor))  # the floor as the features hold it
+
+
+def test_random_eq_off_keeps_the_recipe_and_its_cache_keys() -> None:
+    from edge_asr.train import recipe
+
+    cfg = fit.TrainConfig()
+    assert "eq_db" not in recipe._cfg_key(cfg)  # runs from before the field keep their caches
+    assert recipe._cfg_key(replace(cfg, eq_db=12.0))["eq_db"] == 12.0
+
+
 def test_warp_without_the_frontend_is_refused(fake_dataset: Path) -> None:
     train = fit.load_split(fake_dataset, "train")
     student = nets.Student(n_labels=len(LABELS), n_mels=MELS)

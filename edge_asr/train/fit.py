@@ -64,6 +64,10 @@ class TrainConfig:
     # Vocal tract length perturbation: each training window's spectrum stretched by a factor
     # drawn from [1 - warp, 1 + warp] (9 steps), as a shorter or longer vocal tract would; 0 off.
     warp: float = 0.0
+    # Random equalisation (FilterAugment, Nam et al. 2022): each training window's log-mel
+    # spectrum gets a smooth random gain curve across the mel bands, at most eq_db dB either
+    # way, fresh every batch, as another microphone, room or vocal tract would colour it; 0 off.
+    eq_db: float = 0.0
     balance_power: float = 0.5  # class weight (1/count)**power: 0 none, 1 fully balanced
     patience: int = 4  # epochs without val improvement before stopping
     # Which validation figure picks the best epoch: "top1", or "balanced" (mean per-class
@@ -118,6 +122,23 @@ def spec_augment(
             hit = (pos >= start) & (pos < start + w)  # (b, size)
             keep &= ~(hit.unsqueeze(2) if axis == 1 else hit.unsqueeze(1))
     return torch.where(keep, x, fill.expand_as(x))
+
+
+EQ_TERMS = 3  # cosines over the mel axis: slow tilts and bumps, not single-band notches
+_DB_TO_LOG_POWER = float(np.log(10.0) / 10.0)
+
+
+def random_eq(x: torch.Tensor, eq_db: float, floor: float, gen: torch.Generator) -> torch.Tensor:
+    """x (b, t, f) log-mel windows, each with its own gain curve added across f: a sum of
+    EQ_TERMS cosines (half periods 1..EQ_TERMS over the band range) whose amplitudes are drawn
+    from +-eq_db / EQ_TERMS, so a curve never exceeds eq_db dB. Cells stay >= floor, the
+    frontend's log floor, which no audio can go below."""
+    b, _, f = x.shape
+    k = torch.arange(1, EQ_TERMS + 1, dtype=torch.float32)
+    basis = torch.cos(torch.pi * k[:, None] * (torch.arange(f) + 0.5) / f)  # (terms, f)
+    amp = (torch.rand(b, EQ_TERMS, generator=gen) * 2 - 1) * (eq_db / EQ_TERMS)
+    gain = (amp @ basis) * _DB_TO_LOG_POWER  # (b, f), natural log of power like the features
+    return torch.clamp_min(x + gain[:, None, :], floor)
 
 
 WARP_STEPS = 9
@@ -242,6 +263,7 @@ def fit(
         if frontend is None:
             raise ValueError(f"{name}: warp {cfg.warp} needs the frontend the features came from")
         bank = warp_bank(frontend, cfg.warp)
+    log_floor = float(np.log((frontend or FrontendParams()).log_floor))
     set_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.eval()
@@ -289,6 +311,8 @@ def fit(
             x = train.x[idx]
             if bank is not None:  # draws from gen only when on: warp 0 trains as before
                 x = torch.bmm(x, bank[torch.randint(0, len(bank), (len(idx),), generator=gen)])
+            if cfg.eq_db > 0:  # likewise
+                x = random_eq(x, cfg.eq_db, log_floor, gen)
             x = spec_augment(x, cfg, fill, gen)
             y = train.y[idx]
             hard = F.one_hot(y, n_labels).float()

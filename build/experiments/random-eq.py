@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Ablation behind build/results/ablation-random-eq.json (kept so its figures can be re-made; not
+part of the product): the 1.5.0 recipe (build/model's) with random equalisation of the
+students' training windows (fit.TrainConfig.eq_db: a smooth random gain curve of at most E dB
+across the mel bands, fresh every batch), for the student without distillation and the
+hard-negative fine-tune. Its twin is the recipe itself with the same --train-seed; the teacher,
+the dataset and the streams are the twin's and come from the cache.
+
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/random-eq.py \\
+      --eq E --screen [--train-seed N] [--cache DIR]
+      trains only the student without distillation (into the run cache, where a later full run
+      finds it) and prints its window top-1 on validation and held-out windows beside the
+      recipe's own student without distillation, when that is in the cache
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/random-eq.py \\
+      --eq E OUT_DIR [edge-asr train options, e.g. --train-seed N --cache DIR]
+      the whole recipe from there, with the student without distillation as the only student
+      (every build so far has passed over the distilled one on validation): mining, INT8,
+      calibration and the streaming evaluation, into OUT_DIR (compare with build/compare-models)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from vtlp import _windows
+
+from edge_asr.train import fit, recipe, vocab
+from edge_asr.train.cli import main
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
+
+COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
+NAME = "speech-commands-20"
+PRESET = "long"  # edge-asr train --size full
+
+
+def no_kd() -> None:
+    """Both student stages become the student without distillation (so it is "chosen"); the
+    teacher still trains, or comes from the twin's cache, for the card's table."""
+    key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
+    recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
+    recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]
+
+
+def set_eq(eq_db: float) -> None:
+    p = recipe.PRESETS[PRESET]
+    recipe.PRESETS[PRESET] = replace(
+        p, student=replace(p.student, eq_db=eq_db), mine_tune=replace(p.mine_tune, eq_db=eq_db)
+    )
+
+
+def screen(cache: Path, eq_db: float, seed: int) -> int:
+    dataset = cache / "datasets" / NAME
+    runs = cache / "runs" / NAME
+    s = recipe._setup(dataset, PRESET, seed, None, None)  # the recipe's: eq changes no network
+    test = fit.load_split(dataset, "test")
+    base = s.student_key("no_kd")
+    set_eq(eq_db)
+    key = recipe.prefit_student(dataset, PRESET, seed, 1, runs, None, None)
+    rows = {
+        "recipe": _windows(s, test, runs, base),
+        f"eq {eq_db:g} dB": _windows(s, test, runs, key),
+    }
+    print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--eq", type=float, required=True, help="largest gain either way, dB")
+    ap.add_argument("--screen", action="store_true")
+    args, rest = ap.parse_known_args()
+    if args.screen:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        more = argparse.ArgumentParser(add_help=False)
+        more.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
+        more.add_argument("--train-seed", type=int, default=0)
+        known = more.parse_known_args(rest)[0]
+        raise SystemExit(screen(known.cache, args.eq, known.train_seed))
+    set_eq(args.eq)
+    no_kd()
+    if not rest or rest[0].startswith("-"):
+        ap.error("OUT_DIR is needed before the edge-asr train options (or --screen)")
+    out, rest = rest[0], rest[1:]
+    argv = ["--commands", COMMANDS, "--out", out, "--name", NAME]
+    argv += ["--version", f"0.0.0-eq{args.eq:g}", "--size", "full", "--seed", "0", *rest]
+    sys.exit(main("train", argv))
