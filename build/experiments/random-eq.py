@@ -16,6 +16,10 @@ the dataset and the streams are the twin's and come from the cache.
       the whole recipe from there, with the student without distillation as the only student
       (every build so far has passed over the distilled one on validation): mining, INT8,
       calibration and the streaming evaluation, into OUT_DIR (compare with build/compare-models)
+
+--eq 0 is the recipe itself (without its distilled student). --teacher-seed N takes the teacher
+of training seed N from the cache instead of training one (it teaches nobody here, it fills the
+card's table), so a pair of runs for another training seed costs two students, not a teacher.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from vtlp import _windows
 
@@ -44,6 +49,20 @@ def no_kd() -> None:
     key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
     recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
     recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]
+
+
+def teacher_of(seed: int, cache: Path) -> None:
+    """Every setup keys its teacher as training seed `seed`'s, which must be in the cache (so no
+    teacher is ever trained under another seed's key)."""
+    setup = recipe._setup
+
+    def seeded(dataset: Path, preset: str, own: int, *rest: Any) -> recipe._Setup:
+        t_key = setup(dataset, preset, seed, *rest).t_key
+        if not (cache / "runs" / NAME / f"{t_key}.pt").is_file():
+            raise SystemExit(f"--teacher-seed {seed}: {t_key}.pt is not in {cache}/runs/{NAME}")
+        return replace(setup(dataset, preset, own, *rest), t_key=t_key)
+
+    recipe._setup = seeded
 
 
 def set_eq(eq_db: float) -> None:
@@ -75,6 +94,7 @@ if __name__ == "__main__":
     )
     ap.add_argument("--eq", type=float, required=True, help="largest gain either way, dB")
     ap.add_argument("--screen", action="store_true")
+    ap.add_argument("--teacher-seed", type=int, help="reuse this training seed's cached teacher")
     args, rest = ap.parse_known_args()
     if args.screen:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -85,6 +105,10 @@ if __name__ == "__main__":
         raise SystemExit(screen(known.cache, args.eq, known.train_seed))
     set_eq(args.eq)
     no_kd()
+    if args.teacher_seed is not None:
+        more = argparse.ArgumentParser(add_help=False)
+        more.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
+        teacher_of(args.teacher_seed, more.parse_known_args(rest)[0].cache)
     if not rest or rest[0].startswith("-"):
         ap.error("OUT_DIR is needed before the edge-asr train options (or --screen)")
     out, rest = rest[0], rest[1:]
