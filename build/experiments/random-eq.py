@@ -25,16 +25,15 @@ card's table), so a pair of runs for another training seed costs two students, n
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vtlp import _windows
+from vtlp import screen_student
 
-from edge_asr.train import fit, recipe, vocab
+from edge_asr.train import recipe, vocab
 from edge_asr.train.cli import main
 from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
@@ -73,19 +72,7 @@ def set_eq(eq_db: float) -> None:
 
 
 def screen(cache: Path, eq_db: float, seed: int) -> int:
-    dataset = cache / "datasets" / NAME
-    runs = cache / "runs" / NAME
-    s = recipe._setup(dataset, PRESET, seed, None, None)  # the recipe's: eq changes no network
-    test = fit.load_split(dataset, "test")
-    base = s.student_key("no_kd")
-    set_eq(eq_db)
-    key = recipe.prefit_student(dataset, PRESET, seed, 1, runs, None, None)
-    rows = {
-        "recipe": _windows(s, test, runs, base),
-        f"eq {eq_db:g} dB": _windows(s, test, runs, key),
-    }
-    print(json.dumps(rows, indent=1))
-    return 0
+    return screen_student(cache, seed, f"eq {eq_db:g} dB", lambda: set_eq(eq_db))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,20 +82,23 @@ def _windows(s: recipe._Setup, test: fit.Split, runs: Path, key: str) -> dict[st
     return out
 
 
-def screen(cache: Path, warp: float) -> int:
+def screen_student(cache: Path, seed: int, label: str, change: Callable[[], None]) -> int:
+    """Train the student without distillation with `change` applied to the recipe (one that
+    alters no network) and print its window top-1 beside the recipe's own, when cached."""
     dataset = cache / "datasets" / NAME
     runs = cache / "runs" / NAME
-    s = recipe._setup(dataset, PRESET, 0, None, None)  # the recipe's: warp changes no network
+    s = recipe._setup(dataset, PRESET, seed, None, None)  # the recipe's, before the change
     test = fit.load_split(dataset, "test")
     base = s.student_key("no_kd")
-    set_warp(warp)
-    key = recipe.prefit_student(dataset, PRESET, 0, 1, runs, None, None)
-    rows = {
-        "recipe": _windows(s, test, runs, base),
-        f"warp {warp:g}": _windows(s, test, runs, key),
-    }
+    change()
+    key = recipe.prefit_student(dataset, PRESET, seed, 1, runs, None, None)
+    rows = {"recipe": _windows(s, test, runs, base), label: _windows(s, test, runs, key)}
     print(json.dumps(rows, indent=1))
     return 0
+
+
+def screen(cache: Path, warp: float) -> int:
+    return screen_student(cache, 0, f"warp {warp:g}", lambda: set_warp(warp))
 
 
 if __name__ == "__main__":
