@@ -30,10 +30,21 @@ def _train_tiny(out: Path, *extra: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def _recordings(folder: Path) -> Path:
+    """Stand-ins for a user's own recordings (`--enroll`): espeak-ng's WAVs at its own 22.05 kHz,
+    two per command, so reading, resampling and trimming them is part of the run."""
+    for phrase in ("lights on", "lights off"):
+        for i, speed in enumerate(("150", "190")):
+            path = folder / phrase.replace(" ", "_") / f"take{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["espeak-ng", "-s", speed, "-w", str(path), phrase], check=True)
+    return folder
+
+
 @pytest.mark.slow
 def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "lights"
-    _train_tiny(out)
+    _train_tiny(out, "--enroll", str(_recordings(tmp_path / "mine")))
     spec = load_spec(out)  # verifies every checksum in model.json
     assert spec.commands == ("lights on", "lights off")
     assert {"model.onnx", "model.tflite"} <= set(spec.files)
@@ -61,6 +72,8 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     data = spec.extra["training"]["data"]  # tiny: every unknown word in every split
     assert data["unknown_words"] == data["eval_unknown_words"] >= 4
     assert f"`_unknown_`): {data['unknown_words']} other words," in (out / "CARD.md").read_text()
+    assert data["enrolled"] == {"lights on": 2, "lights off": 2}
+    assert "Also 4 recordings of the user's own voices" in (out / "CARD.md").read_text()
     assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
     assert "per_recording" not in json.dumps(spec.extra)
     if humans.SPHINX_DIR.is_dir():  # human speech, none of it a command of this model

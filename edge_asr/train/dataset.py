@@ -32,6 +32,9 @@ from edge_asr.train.augment import (
     make_babble,
 )
 from edge_asr.train.cachekey import stable_dict
+from edge_asr.train.enroll import ENGINE as ENROLL_ENGINE
+from edge_asr.train.enroll import ENROLL_COPIES, enrollment_rows
+from edge_asr.train.enroll import summary as enroll_summary
 from edge_asr.train.stream import make_negative_stream
 from edge_asr.train.tts import (
     DEFAULT_CACHE_DIR,
@@ -312,9 +315,11 @@ def build_dataset(
     progress: bool = True,
     cache_dir: Path | None = None,
     params: FrontendParams | None = None,
+    enroll: Path | None = None,
 ) -> DatasetInfo:
     """Synthesise, augment and featurise; write <split>.npz, labels.json, dataset.json, and the
-    clean val and test windows as WAV (val_wav/, test_wav/).
+    clean val and test windows as WAV (val_wav/, test_wav/). `enroll` is a folder of the user's
+    own recordings (`<command>/*.wav`), added to the training split (train/enroll.py).
 
     Resumable: TTS clips are cached, and a split whose recipe hash is unchanged is not rebuilt.
     """
@@ -334,10 +339,16 @@ def build_dataset(
     recipe = recipe_for(
         commands, unknowns, preset, seed, window_s, holdout_engine, params, voice_plan
     )
+    user_rows = enrollment_rows(enroll, commands, cache) if enroll is not None else []
+    if user_rows:  # only then in the recipe, so datasets without recordings keep their hash
+        recipe["enroll"] = {
+            "copies": ENROLL_COPIES,
+            "recordings": sorted(f"{r.label}|{r.voice.voice}" for r in user_rows),
+        }
     digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "labels.json").write_text(json.dumps({"labels": labels}, indent=2) + "\n")
-    rows = plan_rows(commands, unknowns, preset, voice_plan, holdout_engine, seed)
+    rows = plan_rows(commands, unknowns, preset, voice_plan, holdout_engine, seed) + user_rows
     stage_s: dict[str, float] = {}
     aug_cfg = augment_config(preset, window_s)
     state: dict[str, Any] = {
@@ -345,6 +356,7 @@ def build_dataset(
         "params": params,
         "cache_dir": cache.root,
         "train_copies": preset.train_copies,
+        "enroll_copies": ENROLL_COPIES,
     }
     counts: dict[str, Any] = {}
     for split_id, split in enumerate(SPLITS):
@@ -366,13 +378,18 @@ def build_dataset(
             state["augmenters"] = {s: Augmenter(aug_cfg, banks[s], rirs) for s in SPLITS}
             stage_s["noise_banks"] = time.monotonic() - t0
             t0 = time.monotonic()
-        per_cmd = sum(1 for r in split_rows if r.label != UNKNOWN) / max(1, len(commands))
+        synthetic = [r for r in split_rows if r.voice.engine != ENROLL_ENGINE]
+        per_cmd = sum(1 for r in synthetic if r.label != UNKNOWN) / max(1, len(commands))
         per_cmd *= preset.train_copies if split == "train" else 1 + len(EVAL_SNRS_DB)
         n_sil = max(1, round(preset.silence_ratio * per_cmd))
         tasks: list[tuple[str, int, int, Row | None]] = [
-            (split, split_id, i, r) for i, r in enumerate(split_rows)
+            (split, split_id, i, r) for i, r in enumerate(synthetic)
         ]
-        tasks += [(split, split_id, len(split_rows) + i, None) for i in range(n_sil)]
+        tasks += [(split, split_id, len(synthetic) + i, None) for i in range(n_sil)]
+        # The user's recordings last, so every other window is drawn as without them.
+        first = len(tasks)
+        users = [r for r in split_rows if r.voice.engine == ENROLL_ENGINE]
+        tasks += [(split, split_id, first + i, r) for i, r in enumerate(users)]
         results = run_tasks(tasks, state, workers, progress, f"augment {split}")
         stage_s[f"augment_{split}"] = time.monotonic() - t0
         counts[split] = write_split(out_dir, split, results, labels, params, window_s)
@@ -385,7 +402,8 @@ def build_dataset(
         "recipe": recipe,
         "seconds": round(info.seconds, 1),
         "stage_seconds": stage_s,
-        "n_tts_clips": len(rows),
+        "n_tts_clips": len(rows) - len(user_rows),
+        "enrolled": enroll_summary(user_rows),
         "input_frames": params.frames_in(round(window_s * 16000)),
     }
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

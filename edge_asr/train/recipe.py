@@ -164,6 +164,15 @@ def _dataset_recipe(dataset_dir: Path) -> dict[str, Any]:
     return dict(recipe) if isinstance(recipe, dict) else {}
 
 
+def _enrolled(data_recipe: dict[str, Any]) -> dict[str, int]:
+    """Recordings per command that `train --enroll` added to the training split."""
+    counts: dict[str, int] = {}
+    for entry in data_recipe.get("enroll", {}).get("recordings", []):
+        label = entry.rsplit("|", 1)[0]
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
 def training_voices(dataset_dir: Path) -> list[str]:
     """The "engine:voice" names of the training split (none recorded: an empty list)."""
     return list(_dataset_recipe(dataset_dir).get("voices", {}).get("train", []))
@@ -579,6 +588,8 @@ def train_model(
                 k: data_recipe.get("augment", {}).get(k) for k in ("p_pitch", "pitch_range")
             },
             "voice_conversion": _voice_conversion(data_recipe.get("augment", {})),
+            # The user's own recordings (train --enroll): how many of each command.
+            "enrolled": _enrolled(data_recipe),
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),

@@ -456,7 +456,8 @@ class TtsCache:
         key = voice.cache_key(text)
         return self.root / voice.engine / key[:2] / f"{key}.npy"
 
-    def _store(self, path: Path, audio: Int16Array) -> None:
+    def put(self, path: Path, audio: Int16Array) -> None:
+        """Store a clip at `path` (from self.path): synthesised, or a user's recording."""
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.save(buf, audio.astype(np.int16))
@@ -469,7 +470,7 @@ class TtsCache:
         if path.exists():
             return np.asarray(np.load(path), dtype=np.int16)
         audio = self.engines[voice.engine].synthesize(text, voice)
-        self._store(path, audio)
+        self.put(path, audio)
         return audio
 
     def fill(
@@ -496,7 +497,7 @@ class TtsCache:
             for start in range(0, len(texts), 50):
                 part = texts[start : start + 50]
                 for text, audio in zip(part, engine.synthesize_many(part, voice), strict=True):
-                    self._store(self.path(text, voice), audio)
+                    self.put(self.path(text, voice), audio)
                 bar.update(len(part))
         bar.close()
         return len(missing)

@@ -70,7 +70,11 @@ def _windows(task: tuple[str, int, int, Row | None]) -> list[tuple[np.ndarray, d
         "text": row.text,
     }
     if split == "train":
-        for _ in range(_STATE["train_copies"]):
+        # A user's recording (train --enroll) stands for a whole speaker: more copies.
+        copies = _STATE["train_copies"] * (
+            _STATE["enroll_copies"] if row.voice.engine == "user" else 1
+        )
+        for _ in range(copies):
             window, cut = aug.train_window(clip, rng)
             out.append((window, {**base, "snr_db": np.nan, "noise": "aug", "cut": cut}))
     else:
