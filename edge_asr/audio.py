@@ -150,6 +150,11 @@ class SampleRing:
             if self._write - self._read >= self._want:
                 self._ready.notify()
 
+    def drain(self) -> None:
+        """Drop everything written so far: the next read starts with audio from now on."""
+        with self._ready:
+            self._read = self._write
+
     def read_into(self, out: Int16Array, timeout_s: float) -> bool:
         """Fill `out` completely or return False after timeout_s without consuming anything."""
         n = out.shape[0]
@@ -297,6 +302,10 @@ class MicrophoneSource:
         if self._resampler is None:
             return out
         return self._resampler.process(out)
+
+    def drain(self) -> None:
+        """Forget the audio captured so far (what was said before a prompt, say)."""
+        self._ring.drain()
 
     def close(self) -> None:
         try:

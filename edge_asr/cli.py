@@ -33,6 +33,13 @@ exit codes: 0 ok, 1 failure, 2 usage, 69 no audio device/runtime, 78 invalid con
 """
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _at_least(low: float) -> Callable[[str], float]:
     """argparse type: a number >= low (a usage error otherwise, exit 2)."""
 
@@ -128,6 +135,25 @@ def _parser() -> argparse.ArgumentParser:
     rec_room.add_argument("--minutes", type=_at_least(0.01), default=60.0, help="how long (60)")
     rec_room.add_argument("--device", help="input device index or name substring")
 
+    enroll = command(
+        "enroll",
+        "record yourself saying each command, for `train --enroll`",
+        "Prompts for each of the model's commands (or --commands) --takes times and records"
+        " --seconds of 16 kHz mono after each prompt through the same capture path as `run`,"
+        " into DIR/<command>/take-N.wav (spaces as _; a second run adds takes). A take with"
+        " nothing loud in it is asked for again. Then `edge-asr train --commands ... --enroll"
+        " DIR` builds a model that hears those voices better; record a few people, and keep"
+        " other takes for `calibrate --commands` to check the result.",
+    )
+    enroll.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    enroll.add_argument("folder", type=Path, metavar="DIR", help="folder to write takes into")
+    enroll.add_argument("--takes", type=_count, default=5, help="takes per command (5)")
+    enroll.add_argument(
+        "--seconds", type=_at_least(0.5), default=2.0, help="length of each take (2.0)"
+    )
+    enroll.add_argument("--commands", help="comma-separated subset (default: the model's)")
+    enroll.add_argument("--device", help="input device index or name substring")
+
     sub.add_parser("devices", help="list audio input devices")
 
     cfg = sub.add_parser("config", help="show or check the configuration")
@@ -211,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _calibrate(settings, args.negatives, args.commands, args.per_hour, args.json)
         if args.command == "record":
             return _record(settings, args.out, args.minutes)
+        if args.command == "enroll":
+            return _enroll(settings, args)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -322,6 +350,35 @@ def _record(settings: Settings, out: Path, minutes: float) -> int:
     seconds = record(settings.audio, out, minutes * 60)
     print(f"wrote {out}: {seconds / 60:.1f} min at 16000 Hz")
     return EX_OK
+
+
+def _enroll(settings: Settings, args: argparse.Namespace) -> int:
+    from .model import default_model_dir, load_spec
+    from .record import record_takes
+
+    spec = load_spec(settings.model.path or default_model_dir())
+    commands = list(spec.commands)
+    if args.commands:
+        wanted = [c.strip() for c in args.commands.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in commands]
+        if unknown:
+            print(f"edge-asr: not commands of {spec.name}: {', '.join(unknown)}", file=sys.stderr)
+            return EX_USAGE
+        commands = wanted
+    written = record_takes(
+        settings.audio,
+        args.folder,
+        commands,
+        args.takes,
+        args.seconds,
+        lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(f"wrote {len(written)} takes under {args.folder}")
+    print(
+        f'next: edge-asr train --commands "{", ".join(spec.commands)}" --enroll {args.folder}'
+        " --out models/mine"
+    )
+    return EX_OK if len(written) == len(commands) * args.takes else EX_FAIL
 
 
 def _devices() -> int:

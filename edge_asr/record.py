@@ -1,4 +1,5 @@
-"""`edge-asr record`: the microphone to a WAV file, through the daemon's own capture path."""
+"""`edge-asr record` and `edge-asr enroll`: the microphone to WAV files, through the daemon's own
+capture path: one long recording of a room, or prompted takes of each command."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import logging
 import signal
 import time
 import wave
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+
+import numpy as np
+import numpy.typing as npt
 
 from .audio import MicrophoneSource
 from .config import AudioSettings
@@ -27,22 +32,12 @@ def record(audio: AudioSettings, out: Path, seconds: float) -> float:
         stop = True
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    mic = MicrophoneSource(
-        audio.device,
-        audio.sample_rate_hz,
-        RATE_HZ,
-        audio.chunk_ms,
-        audio.ring_s,
-        audio.stall_timeout_s,
-        realtime_priority=0,  # a recording may wait; nothing else competes for the GIL here
-    )
+    mic = _open(audio)
     written = 0
     started = time.monotonic()
     try:
         with wave.open(str(out), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(RATE_HZ)
+            _header(wav)
             log.info("recording %.0f s from %r to %s", seconds, mic.device_name, out)
             while not stop and written < seconds * RATE_HZ:
                 chunk = mic.read()
@@ -59,3 +54,91 @@ def record(audio: AudioSettings, out: Path, seconds: float) -> float:
         log.warning("%d capture overruns: the recording has gaps", mic.overruns)
     log.info("recorded %.1f s in %.1f s", written / RATE_HZ, time.monotonic() - started)
     return written / RATE_HZ
+
+
+# A take is heard when its loudest 10 ms is above this; below, the microphone caught nothing.
+TAKE_MIN_DBFS = -45.0
+TAKE_TRIES = 3
+
+
+def record_takes(
+    audio: AudioSettings,
+    folder: Path,
+    commands: Sequence[str],
+    takes: int,
+    seconds: float,
+    prompt: Callable[[str], None],
+) -> list[Path]:
+    """Prompt for each command `takes` times and write folder/<command>/take-N.wav (spaces in a
+    command as "_", numbering after the takes already there, so a second run adds takes). A
+    take with nothing loud in it is asked for again, up to TAKE_TRIES times."""
+    mic = _open(audio)
+    written: list[Path] = []
+    n = int(seconds * RATE_HZ)
+    try:
+        mic.read()  # the first prompt waits until the sound server delivers audio
+        for command in commands:
+            target = folder / command.replace(" ", "_")
+            target.mkdir(parents=True, exist_ok=True)
+            first = 1 + len(list(target.glob("take-*.wav")))
+            for k in range(first, first + takes):
+                for attempt in range(TAKE_TRIES):
+                    again = " again" if attempt else ""
+                    prompt(f'say "{command}"{again} (take {k - first + 1} of {takes})')
+                    mic.drain()  # nothing said before the prompt
+                    take = _capture(mic, n)
+                    if _peak_dbfs(take) >= TAKE_MIN_DBFS:
+                        break
+                    prompt(f"heard nothing (loudest {_peak_dbfs(take):.0f} dBFS)")
+                else:
+                    log.warning("no take of %r was heard: check the microphone", command)
+                    continue
+                path = target / f"take-{k}.wav"
+                with wave.open(str(path), "wb") as wav:
+                    _header(wav)
+                    wav.writeframes(take.astype("<i2").tobytes())
+                written.append(path)
+    finally:
+        mic.close()
+    return written
+
+
+def _capture(mic: MicrophoneSource, n: int) -> npt.NDArray[np.int16]:
+    out = np.zeros(n, np.int16)
+    filled = 0
+    while filled < n:
+        chunk = mic.read()
+        if chunk is None:
+            break
+        part = chunk[: n - filled]
+        out[filled : filled + part.shape[0]] = part
+        filled += part.shape[0]
+    return out
+
+
+def _peak_dbfs(audio: npt.NDArray[np.int16]) -> float:
+    """Level of the loudest 10 ms of `audio`, in dB below full scale."""
+    hop = RATE_HZ // 100
+    frames = audio[: audio.shape[0] // hop * hop].astype(np.float32).reshape(-1, hop)
+    if frames.shape[0] == 0:
+        return float("-inf")
+    loudest = float(np.max(np.mean(frames**2, axis=1)))
+    return float(10 * np.log10(max(loudest, 1e-3) / 32768.0**2))
+
+
+def _open(audio: AudioSettings) -> MicrophoneSource:
+    return MicrophoneSource(
+        audio.device,
+        audio.sample_rate_hz,
+        RATE_HZ,
+        audio.chunk_ms,
+        audio.ring_s,
+        audio.stall_timeout_s,
+        realtime_priority=0,  # a recording may wait; nothing else competes for the GIL here
+    )
+
+
+def _header(wav: wave.Wave_write) -> None:
+    wav.setnchannels(1)
+    wav.setsampwidth(2)
+    wav.setframerate(RATE_HZ)
