@@ -73,7 +73,10 @@ def test_tiny_custom_model_end_to_end(tmp_path: Path) -> None:
     assert data["unknown_words"] == data["eval_unknown_words"] >= 4
     assert f"`_unknown_`): {data['unknown_words']} other words," in (out / "CARD.md").read_text()
     assert data["enrolled"] == {"lights on": 2, "lights off": 2}
-    assert "Also 4 recordings of the user's own voices" in (out / "CARD.md").read_text()
+    card = (out / "CARD.md").read_text()
+    assert (
+        "Also 4 recordings of the user's own voices" in card and "synthetic voices only" not in card
+    )
     assert "first_detections" not in json.dumps(spec.extra)  # per-clip lists stay out
     assert "per_recording" not in json.dumps(spec.extra)
     if humans.SPHINX_DIR.is_dir():  # human speech, none of it a command of this model

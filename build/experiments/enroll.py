@@ -9,9 +9,10 @@ on here.
       at ENROLL_RATES; WORK/eval/<voice>/<command>/*.wav: every festival voice at EVAL_RATES,
       rates no training or held-out clip uses
   .venv/bin/edge-asr train ... --out WORK/base --enroll ...   (and once without --enroll)
-  .venv/bin/python build/experiments/enroll.py score WORK MODEL_DIR...
-      streaming top-1 (first detection = the command) of each model at its own calibrated
-      threshold on WORK/eval, clean and at 10 dB SNR (pink, brown or held-out music), per voice
+  .venv/bin/python build/experiments/enroll.py score WORK MODEL_DIR... --streams WAV...
+      streaming top-1 (first detection = the command) of each model on WORK/eval, per voice,
+      clean and at 10 dB SNR (pink, brown or held-out music): at the model's own threshold and
+      at the lowest threshold meeting each of FA_PER_HOUR on the command-free WAVs pooled
 
 A TTS voice repeats a word far more exactly than a person does, so the enrolled voice's figure
 overstates what enrolling a person gives; the other festival voices show what it costs or gives
@@ -28,15 +29,19 @@ import numpy as np
 import soundfile as sf
 from _usage import arguments
 
-from edge_asr.calibrate import labelled_clips
+from edge_asr.audio import read_wav
+from edge_asr.calibrate import THRESHOLDS, labelled_clips
 from edge_asr.model import is_internal, load_spec
 from edge_asr.train import vocab
-from edge_asr.train.evaluate import Evaluator, clip_traces
+from edge_asr.train.evaluate import Evaluator, Trace, clip_traces, false_accept_counts
 from edge_asr.train.tts import DEFAULT_CACHE_DIR, SAMPLE_RATE_HZ, TtsCache, VoiceSpec
 
 USER = "kal_diphone"
 ENROLL_RATES = (0.84, 0.92, 1.04, 1.12, 1.21)
 EVAL_RATES = (0.88, 0.96, 1.08, 1.16)
+FA_PER_HOUR = (0.5, 1.0, 2.0)
+GRID = (*THRESHOLDS, 0.993, 0.995, 0.997, 0.999)  # weak models need thresholds above 0.99
+SNRS = ((None, "clean"), (10.0, "10dB"))
 
 
 def make(work: Path) -> int:
@@ -57,41 +62,58 @@ def make(work: Path) -> int:
     return 0
 
 
-def score(work: Path, models: list[Path]) -> int:
+def score(work: Path, models: list[Path], streams: list[Path]) -> int:
+    """Each model at its own threshold, and at the lowest threshold where it makes at most
+    FA_PER_HOUR false accepts per hour on `streams` pooled (command-free speech, music, noise),
+    so models whose calibrations drew different thresholds compare at equal false accepts."""
     out = {}
     for model in models:
         spec = load_spec(model)
         ev = Evaluator(spec)
-        by_voice: dict[str, dict[str, float]] = {}
-        for folder in sorted((work / "eval").iterdir()):
-            clips = labelled_clips(folder, spec.labels)
-            traces = clip_traces(ev, clips, (None, 10.0), seed=0)
-            row = {}
-            for snr, key in ((None, "clean"), (10.0, "10dB")):
-                hits = []
-                for t in traces:
-                    if t.snr_db != snr or is_internal(t.label):
-                        continue
-                    found = ev.detections(t, spec.default_threshold)
-                    hits.append(bool(found) and found[0].command == t.label)
-                row[key] = round(100 * float(np.mean(hits)), 1)
-            row["clips"] = len(clips)
-            by_voice[folder.name] = row
-        out[str(model)] = {
-            "version": spec.version,
-            "threshold": spec.default_threshold,
-            "top1_percent": by_voice,
+        hours = 0.0
+        fa = dict.fromkeys(GRID, 0)
+        for wav in streams:
+            trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
+            hours += trace.seconds / 3600
+            for t, n in false_accept_counts(ev, trace, GRID).items():
+                fa[t] += n
+        voices = {
+            folder.name: clip_traces(ev, labelled_clips(folder, spec.labels), (None, 10.0))
+            for folder in sorted((work / "eval").iterdir())
         }
+        points = {"own": spec.default_threshold}
+        for budget in FA_PER_HOUR:
+            ok = [t for t in GRID if fa[t] / hours <= budget]
+            points[f"<= {budget:g} FA/h"] = ok[0] if ok else max(GRID)
+        rows = {}
+        for name, thr in points.items():
+            row: dict[str, object] = {"threshold": thr, "fa_per_hour": round(fa[thr] / hours, 2)}
+            for voice, traces in voices.items():
+                row[voice] = {key: _top1(ev, traces, snr, thr) for snr, key in SNRS}
+            rows[name] = row
+        out[str(model)] = {"version": spec.version, "stream_hours": round(hours, 2), **rows}
         print(model, json.dumps(out[str(model)]))
     (work / "score.json").write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def _top1(ev: Evaluator, traces: list[Trace], snr: float | None, threshold: float) -> float:
+    """Percent of command clips at `snr` whose first detection is their command."""
+    hits = [
+        [d.command for d in ev.detections(t, threshold)][:1] == [t.label]
+        for t in traces
+        if t.snr_db == snr and not is_internal(t.label)
+    ]
+    return round(100 * float(np.mean(hits)), 1)
 
 
 if __name__ == "__main__":
     args = arguments(__doc__, 2)
     if args[0] == "make" and len(args) == 2:
         sys.exit(make(Path(args[1])))
-    if args[0] == "score" and len(args) >= 3:
-        sys.exit(score(Path(args[1]), [Path(a) for a in args[2:]]))
+    if args[0] == "score" and "--streams" in args[3:]:
+        cut = args.index("--streams")
+        streams = [Path(a) for a in args[cut + 1 :]]
+        sys.exit(score(Path(args[1]), [Path(a) for a in args[2:cut]], streams))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

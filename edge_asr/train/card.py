@@ -248,9 +248,15 @@ def write_card(spec: ModelSpec) -> Path:
         "![confusion](confusion.png) ![DET](det.png)",
         "",
         "## Limits",
-        "- Trained on synthetic voices only; the human-voice figures above are from a few "
-        "speakers and a few dozen words. "
-        "Expect lower accuracy for accents, children and far-field speech than the TTS figures.",
+        (
+            "- Trained on synthetic voices only; the human-voice figures above are from a few "
+            "speakers and a few dozen words. "
+            "Expect lower accuracy for accents, children and far-field speech than the TTS figures."
+            if not enrolled
+            else "- Trained on synthetic voices and the enrolled recordings; no figure above "
+            "measures the enrolled voices. Check them with other takes of theirs "
+            "(`edge-asr calibrate room.wav --commands other-takes/`)."
+        ),
         "- One window of about 1 s: commands longer than that (slow multi-word phrases) are cut.",
         "- The false-accept rate is measured on synthetic speech and music; real rooms (TV, "
         "conversation) differ: `edge-asr calibrate room.wav` measures it on a recording of "

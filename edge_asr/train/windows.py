@@ -70,7 +70,8 @@ def _windows(task: tuple[str, int, int, Row | None]) -> list[tuple[np.ndarray, d
         "text": row.text,
     }
     if split == "train":
-        # A user's recording (train --enroll) stands for a whole speaker: more copies.
+        # A user's recording (train --enroll, engine "user") is one of a speaker's few: more
+        # copies, so a handful of them weighs about as much as a synthetic voice.
         copies = _STATE["train_copies"] * (
             _STATE["enroll_copies"] if row.voice.engine == "user" else 1
         )
