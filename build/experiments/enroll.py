@@ -8,7 +8,11 @@ on here.
       WORK/enroll/<command>/*.wav: the stand-in user (festival kal_diphone) says every command
       at ENROLL_RATES; WORK/eval/<voice>/<command>/*.wav: every festival voice at EVAL_RATES,
       rates no training or held-out clip uses
-  .venv/bin/edge-asr train ... --out WORK/base --enroll ...   (and once without --enroll)
+  OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Cooperlake .venv/bin/python build/experiments/enroll.py \
+      train OUT [edge-asr train options: --commands, --size full, --enroll WORK/enroll, ...]
+      the recipe with the student without distillation as the only student (the one every full
+      build so far has shipped) and a one-epoch teacher that only fills the card's table, to
+      halve a full build; run it once with --enroll and once without (or use edge-asr train)
   .venv/bin/python build/experiments/enroll.py score WORK MODEL_DIR... --streams WAV...
       streaming top-1 (first detection = the command) of each model on WORK/eval, per voice,
       clean and at 10 dB SNR (pink, brown or held-out music): at the model's own threshold and
@@ -42,6 +46,20 @@ EVAL_RATES = (0.88, 0.96, 1.08, 1.16)
 FA_PER_HOUR = (0.5, 1.0, 2.0)
 GRID = (*THRESHOLDS, 0.993, 0.995, 0.997, 0.999)  # weak models need thresholds above 0.99
 SNRS = ((None, "clean"), (10.0, "10dB"))
+
+
+def train(argv: list[str]) -> int:
+    from dataclasses import replace
+
+    from edge_asr.train import recipe
+    from edge_asr.train.cli import main
+
+    key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
+    recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
+    recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]
+    for name, p in recipe.PRESETS.items():
+        recipe.PRESETS[name] = replace(p, teacher=replace(p.teacher, epochs=1))
+    return main("train", ["--out", *argv])
 
 
 def make(work: Path) -> int:
@@ -109,6 +127,8 @@ def _top1(ev: Evaluator, traces: list[Trace], snr: float | None, threshold: floa
 
 if __name__ == "__main__":
     args = arguments(__doc__, 2)
+    if args[0] == "train" and len(args) >= 2:
+        sys.exit(train(args[1:]))
     if args[0] == "make" and len(args) == 2:
         sys.exit(make(Path(args[1])))
     if args[0] == "score" and "--streams" in args[3:]:
