@@ -80,7 +80,7 @@ def record_takes(
         for command in commands:
             target = folder / command.replace(" ", "_")
             target.mkdir(parents=True, exist_ok=True)
-            first = 1 + len(list(target.glob("take-*.wav")))
+            first = 1 + _last_take(target)
             for k in range(first, first + takes):
                 for attempt in range(TAKE_TRIES):
                     again = " again" if attempt else ""
@@ -101,6 +101,12 @@ def record_takes(
     finally:
         mic.close()
     return written
+
+
+def _last_take(folder: Path) -> int:
+    """The highest N of folder/take-N.wav (0 if none): new takes never overwrite old ones."""
+    numbers = [p.stem.removeprefix("take-") for p in folder.glob("take-*.wav")]
+    return max((int(n) for n in numbers if n.isdigit()), default=0)
 
 
 def _capture(mic: MicrophoneSource, n: int) -> npt.NDArray[np.int16]:

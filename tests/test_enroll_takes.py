@@ -82,3 +82,26 @@ def test_a_command_the_model_lacks_is_a_usage_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "not commands of speech-commands-20: fly" in done.stderr
+
+
+def test_new_takes_are_numbered_after_the_last_and_never_overwrite(
+    tmp_path: Path, virtual_mic: VirtualMic
+) -> None:
+    mine = tmp_path / "mine"
+    (mine / "stop").mkdir(parents=True)
+    for name in ("take-1.wav", "take-3.wav"):  # take-2 was deleted by hand
+        sf.write(mine / "stop" / name, np.zeros(1600, np.int16), 16000, subtype="PCM_16")
+    kept = (mine / "stop" / "take-3.wav").read_bytes()
+    proc = enroll(mine, virtual_mic, "--commands", "stop", "--takes", "1")
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith('say "'):
+            virtual_mic.play(SAMPLES / "stop.wav")
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert (mine / "stop" / "take-3.wav").read_bytes() == kept
+    assert sorted(p.name for p in (mine / "stop").iterdir()) == [
+        "take-1.wav",
+        "take-3.wav",
+        "take-4.wav",
+    ]
