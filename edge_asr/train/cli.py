@@ -68,10 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         choices=sorted(RECIPE_PRESET),
         default="small",
-        help="data and training budget: tiny (smoke test), small (custom commands; 14 min"
-        " measured on a 2-core VM sharing it with one other job, 31 min with two since the"
-        " 3-hour calibration), full (the shipped default model; 53 min measured from empty"
-        " caches with --jobs 2)",
+        help="data and training budget: tiny (smoke test), small (custom commands; 31 min"
+        " measured from empty caches on a 2-core VM shared with two other training runs), full"
+        " (the shipped default model; 53 min measured from empty caches with --jobs 2)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the data, the streams and the training"
@@ -101,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="recordings of the people who will use it, DIR/<command>/*.wav (spaces in a command"
-        " as _), added to the training data: the model then hears those voices better",
+        " as _; `edge-asr enroll DIR` records them), added to the training data so the model"
+        " learns those voices",
     )
     parser.add_argument(
         "--evaluate-only",

@@ -2,7 +2,8 @@
 
 Trained on synthetic voices only, a model hears real people less well than it hears TTS; a few
 recordings of the people who will use the device, folder per command (`DIR/<command>/*.wav`, as
-`edge-asr calibrate --commands` reads them), close much of that gap for those voices. Each
+`edge-asr calibrate --commands` reads them), teach it those voices (with a TTS voice standing in
+for a person: build/results/ablation-enroll.json). Each
 recording is trimmed to its speech, stored in the clip cache like a synthesised clip (engine
 "user"), and augmented into ENROLL_COPIES times as many training windows as a TTS clip, so a
 handful of recordings weighs about as much as one synthetic voice.
