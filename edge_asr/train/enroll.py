@@ -23,11 +23,11 @@ import numpy.typing as npt
 from edge_asr.audio import read_wav
 from edge_asr.calibrate import labelled_clips
 from edge_asr.train.tts import SAMPLE_RATE_HZ, TtsCache, VoiceSpec
-from edge_asr.train.windows import Row
+from edge_asr.train.windows import USER_ENGINE, Row
 
 log = logging.getLogger(__name__)
 
-ENGINE = "user"
+ENGINE = USER_ENGINE
 ENROLL_COPIES = 8  # training windows per recording, in units of a TTS clip's copies
 MARGIN_S = 0.1  # kept around the speech when trimming
 
@@ -87,5 +87,5 @@ def enrollment_rows(folder: Path, commands: Sequence[str], cache: TtsCache) -> l
 
 
 def summary(rows: Sequence[Row]) -> dict[str, int]:
-    """Recordings per command, for the recipe and model.json."""
-    return dict(sorted(Counter(row.label for row in rows if row.voice.engine == ENGINE).items()))
+    """Recordings per command of enrollment_rows' rows, for dataset.json and model.json."""
+    return dict(sorted(Counter(row.label for row in rows).items()))

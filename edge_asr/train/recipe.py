@@ -164,13 +164,10 @@ def _dataset_recipe(dataset_dir: Path) -> dict[str, Any]:
     return dict(recipe) if isinstance(recipe, dict) else {}
 
 
-def _enrolled(data_recipe: dict[str, Any]) -> dict[str, int]:
-    """Recordings per command that `train --enroll` added to the training split."""
-    counts: dict[str, int] = {}
-    for entry in data_recipe.get("enroll", {}).get("recordings", []):
-        label = entry.rsplit("|", 1)[0]
-        counts[label] = counts.get(label, 0) + 1
-    return counts
+def _enrolled(dataset_dir: Path) -> dict[str, int]:
+    """Recordings per command that `train --enroll` added, as dataset.json counts them."""
+    path = dataset_dir / "dataset.json"
+    return dict(json.loads(path.read_text()).get("enrolled", {})) if path.is_file() else {}
 
 
 def training_voices(dataset_dir: Path) -> list[str]:
@@ -589,7 +586,7 @@ def train_model(
             },
             "voice_conversion": _voice_conversion(data_recipe.get("augment", {})),
             # The user's own recordings (train --enroll): how many of each command.
-            "enrolled": _enrolled(data_recipe),
+            "enrolled": _enrolled(dataset_dir),
         },
         "teacher_cfg": asdict(t_cfg),
         "student_cfg": asdict(s_cfg),

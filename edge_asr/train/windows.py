@@ -20,6 +20,7 @@ from edge_asr.train.tts import TtsCache, VoiceSpec
 logger = logging.getLogger(__name__)
 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
+USER_ENGINE = "user"  # a Row whose clip is one of the user's recordings (train --enroll)
 EVAL_SNRS_DB = (20.0, 10.0, 0.0)
 
 
@@ -70,10 +71,10 @@ def _windows(task: tuple[str, int, int, Row | None]) -> list[tuple[np.ndarray, d
         "text": row.text,
     }
     if split == "train":
-        # A user's recording (train --enroll, engine "user") is one of a speaker's few: more
+        # A user's recording (train --enroll) is one of a speaker's few: more
         # copies, so a handful of them weighs about as much as a synthetic voice.
         copies = _STATE["train_copies"] * (
-            _STATE["enroll_copies"] if row.voice.engine == "user" else 1
+            _STATE["enroll_copies"] if row.voice.engine == USER_ENGINE else 1
         )
         for _ in range(copies):
             window, cut = aug.train_window(clip, rng)
