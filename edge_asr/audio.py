@@ -80,6 +80,26 @@ def iter_wav(path: Path, sample_rate_hz: int, block_s: float | None = 10.0) -> I
                 return
 
 
+def speech_span(audio: Int16Array, rate: int, within_db: float) -> tuple[int, int]:
+    """Samples [start, end) from the first to the last whole 10 ms frame whose power is within
+    `within_db` of the loudest frame's; (0, 0) when there is no whole frame or no sound."""
+    power = frame_power(audio, rate)
+    if power.size == 0 or power.max() <= 0:
+        return 0, 0
+    loud = np.flatnonzero(power >= power.max() * 10 ** (-within_db / 10))
+    hop = rate // 100
+    return int(loud[0]) * hop, (int(loud[-1]) + 1) * hop
+
+
+def frame_power(audio: Int16Array, rate: int) -> npt.NDArray[np.float32]:
+    """Mean square of each whole 10 ms frame (a trailing part frame is left out)."""
+    hop = rate // 100
+    n = audio.shape[0] // hop
+    frames = audio[: n * hop].astype(np.float32).reshape(n, hop)
+    power: npt.NDArray[np.float32] = np.mean(frames**2, axis=1)
+    return power
+
+
 def _unreadable(path: Path, exc: Exception) -> AudioError:
     # RuntimeError: the wave module's chunk reader on a chunk size past the end of the file
     return AudioError(f"{path}: not a readable PCM WAV file ({str(exc) or type(exc).__name__})")

@@ -14,7 +14,7 @@ from types import FrameType
 import numpy as np
 import numpy.typing as npt
 
-from .audio import MicrophoneSource
+from .audio import MicrophoneSource, frame_power
 from .config import AudioSettings
 
 log = logging.getLogger(__name__)
@@ -124,12 +124,10 @@ def _capture(mic: MicrophoneSource, n: int) -> npt.NDArray[np.int16]:
 
 def _peak_dbfs(audio: npt.NDArray[np.int16]) -> float:
     """Level of the loudest 10 ms of `audio`, in dB below full scale."""
-    hop = RATE_HZ // 100
-    frames = audio[: audio.shape[0] // hop * hop].astype(np.float32).reshape(-1, hop)
-    if frames.shape[0] == 0:
+    power = frame_power(audio, RATE_HZ)
+    if power.size == 0:
         return float("-inf")
-    loudest = float(np.max(np.mean(frames**2, axis=1)))
-    return float(10 * np.log10(max(loudest, 1e-3) / 32768.0**2))
+    return float(10 * np.log10(max(float(power.max()), 1e-3) / 32768.0**2))
 
 
 def _open(audio: AudioSettings) -> MicrophoneSource:

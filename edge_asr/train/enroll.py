@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge_asr.audio import read_wav
+from edge_asr.audio import read_wav, speech_span
 from edge_asr.calibrate import labelled_clips
 from edge_asr.train.tts import SAMPLE_RATE_HZ, TtsCache, VoiceSpec
 from edge_asr.train.windows import USER_ENGINE, Row
@@ -38,17 +38,11 @@ def trim_to_speech(
     """The stretch from the first to the last 10 ms frame within 30 dB of the loudest frame,
     plus MARGIN_S each side: a recording's leading and trailing silence would otherwise push
     the word out of the randomly placed training window."""
-    hop = rate // 100
-    n = audio.shape[0] // hop
-    if n == 0:
+    start, end = speech_span(audio, rate, within_db=30.0)
+    if end == 0:
         return audio
-    frames = audio[: n * hop].astype(np.float32).reshape(n, hop)
-    power = np.mean(frames**2, axis=1)
-    loud = np.nonzero(power >= power.max() * 1e-3)[0]
     margin = int(MARGIN_S * rate)
-    start = max(0, int(loud[0]) * hop - margin)
-    end = min(audio.shape[0], (int(loud[-1]) + 1) * hop + margin)
-    return audio[start:end]
+    return audio[max(0, start - margin) : min(audio.shape[0], end + margin)]
 
 
 def enrollment_rows(folder: Path, commands: Sequence[str], cache: TtsCache) -> list[Row]:
