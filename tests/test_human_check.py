@@ -15,8 +15,13 @@ from edge_asr.model import default_model_dir, load_spec
 from edge_asr.train import humans
 
 needs_recordings = pytest.mark.skipif(
-    not (any(d.is_dir() for d in humans.HUMAN_DIGITS_DIRS) and humans.SPHINX_DIR.is_dir()),
-    reason="asterisk-core-sounds-en-wav and pocketsphinx-testdata not installed (build/setup)",
+    not (
+        any(d.is_dir() for d in humans.HUMAN_DIGITS_DIRS)
+        and humans.SPHINX_DIR.is_dir()
+        and humans.ALSA_DIR.is_dir()
+    ),
+    reason="asterisk-core-sounds-en-wav, pocketsphinx-testdata or alsa-utils not installed"
+    " (build/setup)",
 )
 
 
@@ -57,7 +62,10 @@ def test_the_transcripts_come_from_the_packages_and_name_the_commands_said() -> 
     assert said["001.wav"] == []  # "ten of clubs": no command, "of" is not "off"
     assert said["7.wav"] == ["seven"] and said["70.wav"] == []  # Asterisk: "seventy"
     assert sum(1 for name in said if name.startswith("sense_and_sensibility")) == 5
-    assert sum(len(s) for s in said.values()) == 23  # 10 Asterisk digits + 13 in speech
+    assert said["Front_Left.wav"] == ["left"] and said["Rear_Right.wav"] == ["right"]
+    assert said["Front_Center.wav"] == [] and said["Noise.wav"] == []
+    # 10 Asterisk digits + 13 in speech + 6 ALSA phrases
+    assert sum(len(s) for s in said.values()) == 29
     for r in found:
         audio = r.audio(16000)
         assert 0.5 < audio.shape[0] / 16000 < 10, r.path  # a word to a sentence, all readable
@@ -74,9 +82,9 @@ def test_a_run_on_the_shipped_model_reports_every_recording(tmp_path: Path) -> N
     )
     report = json.loads(out.read_text())
     rows = report["per_recording"]
-    assert report["recordings"] == len(rows) == 40 and report["commands_said"] == 23
+    assert report["recordings"] == len(rows) == 49 and report["commands_said"] == 29
     assert report["commands_heard"] == sum(humans.matched(r["said"], r["detections"]) for r in rows)
-    assert {"asterisk", "pocketsphinx"} == set(report["groups"])
+    assert {"asterisk", "pocketsphinx", "alsa"} == set(report["groups"])
     # What model.json keeps for the card is this run's totals.
     kept = load_spec(default_model_dir()).extra["streaming_eval"]["human_recordings"]
     assert kept == {

@@ -82,23 +82,36 @@ def _unknown_words(data: dict[str, Any]) -> str:
     return f"{n} other words"
 
 
-def _human_speech(spoken: dict[str, Any]) -> str | None:
-    """The card's line for pocketsphinx's recordings (Asterisk's have their own line)."""
-    x = spoken.get("groups", {}).get("pocketsphinx")
-    if not x:
-        return None
-    heard = (
-        f"{x['commands_heard']} of {x['commands_said']} commands heard in the order said, "
-        if x["commands_said"]
-        else "none of this model's commands is said in them; "
-    )
-    return (
-        "- Human voices in running speech (pocketsphinx's test recordings: other speakers, "
-        "16 kHz, commands inside sentences, and command-free LibriVox sentences; evaluation "
-        f"only; `build/human-check` lists each): {heard}"
-        f"{x['detections_never_said']} detections of commands never said "
-        f"({x['recordings']} recordings, {x['seconds']:g} s)."
-    )
+HUMAN_GROUPS = {  # humans.GROUPS beyond Asterisk's digits, which have a line of their own
+    "pocketsphinx": "Human voices in running speech (pocketsphinx's test recordings: other "
+    "speakers, 16 kHz, commands inside sentences, and command-free LibriVox sentences",
+    "alsa": 'Human voice in two-word phrases (ALSA\'s speaker-test prompts, "front left", '
+    '"rear right", ...: one speaker, 48 kHz',
+}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _human_speech(spoken: dict[str, Any]) -> list[str]:
+    """The card's lines for the recorded phrases and sentences, a line per group."""
+    lines = []
+    for group, what in HUMAN_GROUPS.items():
+        x = spoken.get("groups", {}).get(group)
+        if not x:
+            continue
+        heard = (
+            f"{x['commands_heard']} of {x['commands_said']} commands heard in the order said, "
+            if x["commands_said"]
+            else "none of this model's commands is said in them; "
+        )
+        lines.append(
+            f"- {what}; evaluation only; `build/human-check` lists each): {heard}"
+            f"{_count(x['detections_never_said'], 'detection')} of commands never said "
+            f"({x['recordings']} recordings, {x['seconds']:g} s)."
+        )
+    return lines
 
 
 def write_card(spec: ModelSpec) -> Path:
@@ -240,9 +253,7 @@ def write_card(spec: ModelSpec) -> Path:
             f"{human['clips'].get('clean', 0)}; number words falsely accepted "
             f"{_pct(human.get('unknown_false_accept_rate'))}."
         )
-    speech_line = _human_speech(spoken) if spoken else None
-    if speech_line:
-        lines.append(speech_line)
+    lines += _human_speech(spoken) if spoken else []
     lines += [
         "",
         "![confusion](confusion.png) ![DET](det.png)",

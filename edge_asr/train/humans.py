@@ -8,6 +8,9 @@ detections on them are scored:
   inside running speech ("four queen of clubs", "five five", "two nine three four zero", "go
   forward ten meters") and five sentences of a LibriVox reading; transcripts from the
   package's own files.
+- ALSA's speaker-test voice (alsa-utils, /usr/share/sounds/alsa): one speaker, 48 kHz, "front
+  left", "rear right", "side left", ...: "left" and "right" at the end of a two-word phrase,
+  the transcript being the file name; Noise.wav is noise, and nothing in it is a command.
 A recording scores the commands said that were heard in the order said, and the detections of
 commands never said. Words that merely sound like a command ("to", "for") are not commands.
 """
@@ -36,6 +39,7 @@ HUMAN_DIGITS_DIRS = (
     Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits"),
 )
 SPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
+ALSA_DIR = Path("/usr/share/sounds/alsa")
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 NUMBER_WORDS = {
     **{str(i): w for i, w in enumerate(DIGIT_WORDS)},
@@ -44,13 +48,13 @@ NUMBER_WORDS = {
     "20": "twenty", "30": "thirty", "40": "forty", "50": "fifty", "60": "sixty",
     "70": "seventy", "80": "eighty", "90": "ninety",
 }  # fmt: skip
-GROUPS = ("asterisk", "pocketsphinx")
+GROUPS = ("asterisk", "pocketsphinx", "alsa")
 TIDIGITS = {"z": "zero", "o": "oh", **{str(i): w for i, w in enumerate(DIGIT_WORDS)}}
 
 
 @dataclass(frozen=True)
 class Recording:
-    group: str  # "asterisk" or "pocketsphinx"
+    group: str  # one of GROUPS
     path: Path
     transcript: str
 
@@ -89,7 +93,7 @@ def human_clips(commands: Sequence[str]) -> list[tuple[Path, str]]:
     return out
 
 
-def recordings(asterisk: bool = True, sphinx: bool = True) -> list[Recording]:
+def recordings(asterisk: bool = True, sphinx: bool = True, alsa: bool = True) -> list[Recording]:
     """Every human recording with a transcript found on this machine."""
     found: list[Recording] = []
     folder = next((d for d in HUMAN_DIGITS_DIRS if d.is_dir()), None)
@@ -111,6 +115,10 @@ def recordings(asterisk: bool = True, sphinx: bool = True) -> list[Recording]:
         m = re.search(r"public <move> = ([a-z ]+);", (SPHINX_DIR / "goforward.gram").read_text())
         if m:
             found.append(Recording("pocketsphinx", SPHINX_DIR / "goforward.raw", m[1].strip()))
+    if alsa and ALSA_DIR.is_dir():
+        for path in sorted(ALSA_DIR.glob("*.wav")):  # Front_Left.wav says "front left"
+            said = "" if path.stem == "Noise" else path.stem.replace("_", " ").lower()
+            found.append(Recording("alsa", path, said))
     return found
 
 
