@@ -68,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         choices=sorted(RECIPE_PRESET),
         default="small",
-        help="data and training budget: tiny (smoke test), small (custom commands; 31 min"
-        " measured from empty caches on a 2-core VM shared with two other training runs), full"
-        " (the shipped default model; 53 min measured from empty caches with --jobs 2)",
+        help="data and training budget: tiny (smoke test), small (custom commands; 12 min"
+        " measured from empty caches on an idle 2-core VM with --jobs 2), full (the shipped"
+        " default model; 53 min measured from empty caches with --jobs 2)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the data, the streams and the training"
