@@ -17,6 +17,10 @@ on here.
       streaming top-1 (first detection = the command) of each model on WORK/eval, per voice,
       clean and at 10 dB SNR (pink, brown or held-out music): at the model's own threshold and
       at the lowest threshold meeting each of FA_PER_HOUR on the command-free WAVs pooled
+  .venv/bin/python build/experiments/enroll.py own-speech WORK MODEL_DIR... --streams WAV...
+      false accepts on the stand-in user's own conversation: WORK/own/<voice>.wav, an
+      OWN_MINUTES command-free stream whose sentences are all that voice's (and a festival
+      voice never enrolled, as control), at the thresholds `score` compares the models at
 
 A TTS voice repeats a word far more exactly than a person does, so the enrolled voice's figure
 overstates what enrolling a person gives; the other festival voices show what it costs or gives
@@ -27,13 +31,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 from _usage import arguments
 
 from edge_asr.audio import read_wav
-from edge_asr.calibrate import THRESHOLDS, labelled_clips
+from edge_asr.calibrate import THRESHOLDS, labelled_clips, replay_thresholds
 from edge_asr.model import is_internal, load_spec
 from edge_asr.train import vocab
 from edge_asr.train.evaluate import (
@@ -43,6 +49,7 @@ from edge_asr.train.evaluate import (
     false_accept_counts,
     false_reject_rates,
 )
+from edge_asr.train.stream import make_negative_stream
 from edge_asr.train.tts import DEFAULT_CACHE_DIR, SAMPLE_RATE_HZ, TtsCache, VoiceSpec
 
 USER = "kal_diphone"
@@ -51,6 +58,9 @@ EVAL_RATES = (0.88, 0.96, 1.08, 1.16)
 FA_PER_HOUR = (0.5, 1.0, 2.0)
 GRID = (*THRESHOLDS, 0.993, 0.995, 0.997, 0.999)  # weak models need thresholds above 0.99
 SNRS = ((None, "clean"), (10.0, "10dB"))
+OWN_VOICES = (USER, "ked_diphone")  # the stand-in user, and a festival voice never enrolled
+OWN_MINUTES = 60.0
+OWN_SEED = 29  # sentences no other stream here speaks (streams draw theirs from seed + 1)
 
 
 def train(argv: list[str]) -> int:
@@ -93,23 +103,13 @@ def score(work: Path, models: list[Path], streams: list[Path]) -> int:
     for model in models:
         spec = load_spec(model)
         ev = Evaluator(spec)
-        hours = 0.0
-        fa = dict.fromkeys(GRID, 0)
-        for wav in streams:
-            trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
-            hours += trace.seconds / 3600
-            for t, n in false_accept_counts(ev, trace, GRID).items():
-                fa[t] += n
+        fa, hours = _false_accepts(ev, streams)
         voices = {
             folder.name: clip_traces(ev, labelled_clips(folder, spec.labels), (None, 10.0))
             for folder in sorted((work / "eval").iterdir())
         }
-        points = {"own": spec.default_threshold}
-        for budget in FA_PER_HOUR:
-            ok = [t for t in GRID if fa[t] / hours <= budget]
-            points[f"<= {budget:g} FA/h"] = ok[0] if ok else max(GRID)
         rows = {}
-        for name, thr in points.items():
+        for name, thr in _points(spec.default_threshold, fa, hours).items():
             row: dict[str, object] = {"threshold": thr, "fa_per_hour": round(fa[thr] / hours, 2)}
             for voice, traces in voices.items():
                 row[voice] = {key: _top1(ev, traces, snr, thr) for snr, key in SNRS}
@@ -118,6 +118,106 @@ def score(work: Path, models: list[Path], streams: list[Path]) -> int:
         print(model, json.dumps(out[str(model)]))
     (work / "score.json").write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def own_speech(work: Path, models: list[Path], streams: list[Path]) -> int:
+    """False accepts on the user's own conversation: a command-free stream whose every sentence
+    is the stand-in user's (and, as a control, one of another festival voice never enrolled),
+    at each model's own threshold and at the thresholds `score` compares them at."""
+    own = {}
+    for voice in OWN_VOICES:
+        wav = work / "own" / f"{voice}.wav"
+        make_negative_stream(wav, OWN_MINUTES, OWN_SEED, voices={f"festival:{voice}"})
+        segments = json.loads(wav.with_suffix(".json").read_text())["segments"]
+        speech_s = sum(s["end_s"] - s["start_s"] for s in segments if s["kind"] == "speech")
+        own[voice] = (wav, speech_s / 3600)
+    out: dict[str, object] = {}
+    for model in models:
+        spec = load_spec(model)
+        ev = Evaluator(spec)
+        fa, hours = _false_accepts(ev, streams)
+        points = _points(spec.default_threshold, fa, hours)
+        result: dict[str, object] = {
+            "version": spec.version,
+            "general_streams_by_voice": _by_voice(ev, streams, points),
+        }
+        for voice, (wav, speech_h) in own.items():
+            trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
+            counts = false_accept_counts(ev, trace, GRID)
+            result[voice] = {
+                "stream_hours": round(trace.seconds / 3600, 2),
+                "speech_hours": round(speech_h, 2),
+                **{
+                    name: {
+                        "threshold": thr,
+                        "false_accepts": counts[thr],
+                        "per_speech_hour": round(counts[thr] / speech_h, 2),
+                        "per_hour_general_streams": round(fa[thr] / hours, 2),
+                    }
+                    for name, thr in points.items()
+                },
+            }
+        out[str(model)] = result
+        print(model, json.dumps(result))
+    (work / "own-speech.json").write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+def _false_accepts(ev: Evaluator, streams: list[Path]) -> tuple[dict[float, int], float]:
+    """Detections at each threshold of GRID on `streams` pooled, and their hours."""
+    hours = 0.0
+    fa = dict.fromkeys(GRID, 0)
+    for wav in streams:
+        trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
+        hours += trace.seconds / 3600
+        for t, n in false_accept_counts(ev, trace, GRID).items():
+            fa[t] += n
+    return fa, hours
+
+
+def _by_voice(
+    ev: Evaluator, streams: list[Path], points: dict[str, float]
+) -> dict[str, dict[str, object]]:
+    """At each of `points`, the streams' false accepts by the voice speaking when they fired
+    ("music", "noise", "silence" between sentences), and each voice's hours of speech."""
+    out: dict[str, dict[str, object]] = {}
+    speech_s: Counter[str] = Counter()
+    fired: dict[str, Counter[str]] = {name: Counter() for name in points}
+    for wav in streams:
+        segments = json.loads(wav.with_suffix(".json").read_text())["segments"]
+        ends = np.array([s["end_s"] for s in segments])
+        for s in segments:
+            if s["kind"] == "speech":
+                speech_s[_voice(s)] += s["end_s"] - s["start_s"]
+        trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
+        found = replay_thresholds(trace.events, ev.spec, set(points.values()), ev.settings)
+        for name, thr in points.items():
+            for d in found[thr]:
+                # The segment under the middle of the window that fired: a detection comes up
+                # to a smoothing span after its word, often in the gap after a sentence.
+                mid = max(0.0, d.end_s - ev.spec.window_s / 2)
+                seg = segments[min(int(np.searchsorted(ends, mid)), len(segments) - 1)]
+                fired[name][_voice(seg)] += 1
+    for name, counts in fired.items():
+        out[name] = {"threshold": points[name], "false_accepts": dict(counts.most_common())}
+    out["speech_hours"] = {v: round(s / 3600, 3) for v, s in speech_s.most_common()}  # type: ignore[assignment]
+    return out
+
+
+def _voice(segment: dict[str, object]) -> str:
+    """ "engine:voice" of a stream segment without its rate and pitch ("_r0.90p1.00"), or
+    the segment's kind when nobody speaks in it."""
+    voice = segment.get("voice")
+    return str(voice).rsplit("_r", 1)[0] if voice else str(segment["kind"])
+
+
+def _points(own: float, fa: dict[float, int], hours: float) -> dict[str, float]:
+    """The model's own threshold and the lowest meeting each of FA_PER_HOUR."""
+    points = {"own": own}
+    for budget in FA_PER_HOUR:
+        ok = [t for t in GRID if fa[t] / hours <= budget]
+        points[f"<= {budget:g} FA/h"] = ok[0] if ok else max(GRID)
+    return points
 
 
 def _top1(ev: Evaluator, traces: list[Trace], snr: float | None, threshold: float) -> float:
@@ -133,9 +233,10 @@ if __name__ == "__main__":
         sys.exit(train(args[1:]))
     if args[0] == "make" and len(args) == 2:
         sys.exit(make(Path(args[1])))
-    if args[0] == "score" and "--streams" in args[3:]:
+    if args[0] in ("score", "own-speech") and "--streams" in args[3:]:
         cut = args.index("--streams")
         streams = [Path(a) for a in args[cut + 1 :]]
-        sys.exit(score(Path(args[1]), [Path(a) for a in args[2:cut]], streams))
+        run = score if args[0] == "score" else own_speech
+        sys.exit(run(Path(args[1]), [Path(a) for a in args[2:cut]], streams))
     print(__doc__, file=sys.stderr)
     sys.exit(2)
