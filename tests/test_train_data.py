@@ -352,6 +352,23 @@ def test_frequent_words_widen_the_vocabulary_after_the_hand_made_ones() -> None:
     assert "to" not in words and "know" not in words  # "two" and "no" to espeak-ng
 
 
+def test_natural_streams_speak_near_misses_as_rarely_as_english_does() -> None:
+    _need_binaries("espeak-ng")
+    commands = list(vocab.DEFAULT_COMMANDS)
+    near = {m for c in commands for m in vocab.NEAR_MISSES.get(c, ())}
+    stress = " ".join(vocab.sentences(commands, 2000, 7)).split()
+    natural = " ".join(vocab.sentences(commands, 2000, 7, natural=True)).split()
+    assert natural == " ".join(vocab.sentences(commands, 2000, 7, natural=True)).split()
+    for words in (stress, natural):
+        assert not {"seven", "two", "to", "know", "no", "won"} & set(words)
+    # The stress mix says a rare near-miss a sixth as often as "the"; English, 10^4.6 times less.
+    assert stress.count("sever") > 0.1 * stress.count("the")
+    assert natural.count("sever") < 0.01 * natural.count("the")
+    assert sum(w in near for w in stress) > 0.2 * len(stress)
+    # Common near-misses stay: "of" and "in" are among English's most frequent words.
+    assert natural.count("of") > 0.02 * len(natural) and "in" in natural
+
+
 @pytest.mark.parametrize("engine", sorted(ENGINE_TYPES))
 def test_each_engine_speaks_16k_int16(engine: str, tmp_path: Path) -> None:
     if engine in BINARIES:

@@ -63,13 +63,15 @@ def make_negative_stream(
     progress: bool = True,
     voices: Collection[str] | None = None,
     music_split: int = 2,
+    natural: bool = False,
 ) -> Path:
     """Write a 16 kHz mono 16-bit WAV with no command words, plus a JSON list of its segments.
 
     Sentences come from every engine and voice (the evaluation wants many speakers); music is
     the held-out test track; levels vary from near-silence to loud. A stream for training
     (hard-negative mining) names the training split's voices and takes the training music
-    (`voices`, `music_split=0`).
+    (`voices`, `music_split=0`). `natural` speaks words as often as English does instead of
+    the near-miss-heavy mix (vocab.sentences).
     """
     root = Path(cache_dir or DEFAULT_CACHE_DIR)
     out = Path(out_path or root / f"negative-stream-{minutes:g}min-seed{seed}.wav")
@@ -94,7 +96,7 @@ def make_negative_stream(
             seconds = float(rng.uniform(2.0, 20.0))
             plan.append({"kind": kind, "seconds": seconds})
             planned += int(seconds * SAMPLE_RATE_HZ)
-    texts = iter(vocab.sentences(commands, n_sentences + 1, seed + 1))
+    texts = iter(vocab.sentences(commands, n_sentences + 1, seed + 1, natural=natural))
     for seg in plan:
         if seg["kind"] == "speech":
             seg["text"] = next(texts)

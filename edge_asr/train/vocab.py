@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge_asr.train.frequent_words import FREQUENT_WORDS
+from edge_asr.train.word_zipf import WORD_ZIPF
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +197,23 @@ def unknown_words(
 
 
 def sentences(
-    commands: Sequence[str], count: int, seed: int, min_words: int = 4, max_words: int = 12
+    commands: Sequence[str],
+    count: int,
+    seed: int,
+    min_words: int = 4,
+    max_words: int = 12,
+    natural: bool = False,
 ) -> list[str]:
-    """Random word sequences that never contain a command or its homophones."""
+    """Random word sequences that never contain a command or its homophones.
+
+    By default every word of the lists (commands' near-misses included) is as likely as any
+    other, with a third of the words fillers: about a quarter of the words are near-misses, a
+    stress test. `natural` draws from the lists and frequent_words in proportion to each
+    word's frequency in English (word_zipf), so near-misses come as often as in real talk.
+    """
     vocab = list(dict.fromkeys(COMMON_WORDS + SPEECH_COMMANDS_AUX + FILLER_WORDS))
+    if natural:
+        vocab = list(dict.fromkeys(vocab + list(FREQUENT_WORDS)))
     for c in commands:
         for w in normalise(c).split():
             vocab += [m for m in NEAR_MISSES.get(w, ())]
@@ -207,8 +221,21 @@ def sentences(
     cmd_words = {w for c in commands for w in normalise(c).split()}
     bad = forbidden_words(list(commands) + sorted(cmd_words), vocab)
     vocab = [w for w in vocab if w not in bad and w not in cmd_words]
-    fillers = [w for w in FILLER_WORDS if w in vocab]
     rng = np.random.default_rng(seed)
+    if natural:
+        weights = np.array([10.0 ** WORD_ZIPF.get(w, 1.0) for w in vocab])
+        return [
+            " ".join(
+                vocab[i]
+                for i in rng.choice(
+                    len(vocab),
+                    int(rng.integers(min_words, max_words + 1)),
+                    p=weights / weights.sum(),
+                )
+            )
+            for _ in range(count)
+        ]
+    fillers = [w for w in FILLER_WORDS if w in vocab]
     out = []
     for _ in range(count):
         n = int(rng.integers(min_words, max_words + 1))
