@@ -34,8 +34,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
+from _streams import Segments, speaker
 from _usage import arguments
 
 from edge_asr.audio import read_wav
@@ -184,31 +184,19 @@ def _by_voice(
     speech_s: Counter[str] = Counter()
     fired: dict[str, Counter[str]] = {name: Counter() for name in points}
     for wav in streams:
-        segments = json.loads(wav.with_suffix(".json").read_text())["segments"]
-        ends = np.array([s["end_s"] for s in segments])
-        for s in segments:
+        segments = Segments(wav)
+        for s in segments.items:
             if s["kind"] == "speech":
-                speech_s[_voice(s)] += s["end_s"] - s["start_s"]
+                speech_s[speaker(s)] += s["end_s"] - s["start_s"]
         trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
         found = replay_thresholds(trace.events, ev.spec, set(points.values()), ev.settings)
         for name, thr in points.items():
             for d in found[thr]:
-                # The segment under the middle of the window that fired: a detection comes up
-                # to a smoothing span after its word, often in the gap after a sentence.
-                mid = max(0.0, d.end_s - ev.spec.window_s / 2)
-                seg = segments[min(int(np.searchsorted(ends, mid)), len(segments) - 1)]
-                fired[name][_voice(seg)] += 1
+                fired[name][speaker(segments.under(d, ev.spec.window_s))] += 1
     for name, counts in fired.items():
         out[name] = {"threshold": points[name], "false_accepts": dict(counts.most_common())}
     out["speech_hours"] = {v: round(s / 3600, 3) for v, s in speech_s.most_common()}  # type: ignore[assignment]
     return out
-
-
-def _voice(segment: dict[str, object]) -> str:
-    """ "engine:voice" of a stream segment without its rate and pitch ("_r0.90p1.00"), or
-    the segment's kind when nobody speaks in it."""
-    voice = segment.get("voice")
-    return str(voice).rsplit("_r", 1)[0] if voice else str(segment["kind"])
 
 
 def _points(own: float, fa: dict[float, int], hours: float) -> dict[str, float]:
