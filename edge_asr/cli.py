@@ -374,9 +374,12 @@ def _enroll(settings: Settings, args: argparse.Namespace) -> int:
         lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(f"wrote {len(written)} takes under {args.folder}")
+    # The recipe the model was built with: enrolling into the shipped model's commands means
+    # rebuilding its full recipe, not the small one custom commands default to.
+    size = " --size full" if spec.extra.get("training", {}).get("preset") == "long" else ""
     print(
         f'next: edge-asr train --commands "{", ".join(spec.commands)}" --enroll {args.folder}'
-        " --out models/mine"
+        f"{size} --out models/mine"
     )
     return EX_OK if len(written) == len(commands) * args.takes else EX_FAIL
 

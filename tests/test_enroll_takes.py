@@ -44,6 +44,7 @@ def test_each_prompted_take_lands_in_its_command_folder_whole(
     assert proc.returncode == 0, stdout
     assert prompts == ["stop", "yes"]
     assert "wrote 2 takes" in stdout and "--enroll" in stdout
+    assert "--size full" in stdout  # the shipped model's recipe, as the README says
     for command in prompts:  # each take holds the whole clip played after its prompt
         take, rate = sf.read(mine / command / "take-1.wav", dtype="float32")
         clip, _ = sf.read(SAMPLES / f"{command}.wav", dtype="float32")
