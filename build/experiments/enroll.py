@@ -103,7 +103,7 @@ def score(work: Path, models: list[Path], streams: list[Path]) -> int:
     for model in models:
         spec = load_spec(model)
         ev = Evaluator(spec)
-        fa, hours = _false_accepts(ev, streams)
+        fa, hours = _false_accepts(ev, _traced(ev, streams))
         voices = {
             folder.name: clip_traces(ev, labelled_clips(folder, spec.labels), (None, 10.0))
             for folder in sorted((work / "eval").iterdir())
@@ -135,11 +135,12 @@ def own_speech(work: Path, models: list[Path], streams: list[Path]) -> int:
     for model in models:
         spec = load_spec(model)
         ev = Evaluator(spec)
-        fa, hours = _false_accepts(ev, streams)
+        traced = _traced(ev, streams)  # once: both counts below replay the same traces
+        fa, hours = _false_accepts(ev, traced)
         points = _points(spec.default_threshold, fa, hours)
         result: dict[str, object] = {
             "version": spec.version,
-            "general_streams_by_voice": _by_voice(ev, streams, points),
+            "general_streams_by_voice": _by_voice(ev, traced, points),
         }
         for voice, (wav, speech_h) in own.items():
             trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
@@ -163,12 +164,18 @@ def own_speech(work: Path, models: list[Path], streams: list[Path]) -> int:
     return 0
 
 
-def _false_accepts(ev: Evaluator, streams: list[Path]) -> tuple[dict[float, int], float]:
-    """Detections at each threshold of GRID on `streams` pooled, and their hours."""
+def _traced(ev: Evaluator, streams: list[Path]) -> list[tuple[Path, Trace]]:
+    """Each command-free stream through the recognizer, with its path."""
+    return [(wav, ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")) for wav in streams]
+
+
+def _false_accepts(
+    ev: Evaluator, traced: list[tuple[Path, Trace]]
+) -> tuple[dict[float, int], float]:
+    """Detections at each threshold of GRID on the traced streams pooled, and their hours."""
     hours = 0.0
     fa = dict.fromkeys(GRID, 0)
-    for wav in streams:
-        trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
+    for _, trace in traced:
         hours += trace.seconds / 3600
         for t, n in false_accept_counts(ev, trace, GRID).items():
             fa[t] += n
@@ -176,19 +183,18 @@ def _false_accepts(ev: Evaluator, streams: list[Path]) -> tuple[dict[float, int]
 
 
 def _by_voice(
-    ev: Evaluator, streams: list[Path], points: dict[str, float]
+    ev: Evaluator, traced: list[tuple[Path, Trace]], points: dict[str, float]
 ) -> dict[str, dict[str, object]]:
     """At each of `points`, the streams' false accepts by the voice speaking when they fired
     ("music", "noise", "silence" between sentences), and each voice's hours of speech."""
     out: dict[str, dict[str, object]] = {}
     speech_s: Counter[str] = Counter()
     fired: dict[str, Counter[str]] = {name: Counter() for name in points}
-    for wav in streams:
+    for wav, trace in traced:
         segments = Segments(wav)
         for s in segments.items:
             if s["kind"] == "speech":
                 speech_s[speaker(s)] += s["end_s"] - s["start_s"]
-        trace = ev.trace(read_wav(wav, SAMPLE_RATE_HZ), "_negative_")
         found = replay_thresholds(trace.events, ev.spec, set(points.values()), ev.settings)
         for name, thr in points.items():
             for d in found[thr]:

@@ -28,12 +28,11 @@ from pathlib import Path
 from _usage import arguments
 
 from edge_asr.audio import read_wav
-from edge_asr.calibrate import THRESHOLDS
+from edge_asr.calibrate import THRESHOLDS, labelled_clips, pick_threshold
 from edge_asr.model import load_spec
 from edge_asr.train import vocab
 from edge_asr.train.evaluate import (
     Evaluator,
-    calibrate,
     clip_traces,
     false_accept_counts,
     heldout_clips,
@@ -67,9 +66,7 @@ def make(work: Path, seeds: list[int]) -> int:
 def score(work: Path, model: Path, dataset: Path, old: Path) -> int:
     spec = load_spec(model)
     ev = Evaluator(spec)
-    span = int(spec.extra.get("decoder", {}).get("smoothing_ms", 400))
     natural_val = [stream_path(work, s) for s in VAL_SEEDS]
-    chosen, natural_rates = calibrate(ev, natural_val, [span])[span]
     streams = {
         "natural test (seed 0)": [stream_path(work, TEST_SEED)],
         "natural validation (seeds 1-9)": natural_val,
@@ -86,11 +83,17 @@ def score(work: Path, model: Path, dataset: Path, old: Path) -> int:
                 total[t] += n
         counts[name] = (total, hours)
         print(name, f"{hours:.1f} h", flush=True)
+    # As the factory calibrates (evaluate.calibrate), from the counts above: each stream is
+    # traced once.
+    total, hours = counts["natural validation (seeds 1-9)"]
+    natural_rates = {t: n / hours for t, n in total.items()}
+    chosen = pick_threshold(natural_rates)
     heldout = clip_traces(ev, heldout_clips(dataset, spec.labels), SNRS)
-    validation = clip_traces(ev, _clips(dataset / "val_wav", spec.labels), SNRS, music_split=1)
+    val_clips = labelled_clips(dataset / "val_wav", spec.labels)
+    validation = clip_traces(ev, val_clips, SNRS, music_split=1)
     out: dict[str, object] = {
         "model": f"{spec.name} {spec.version}",
-        "smoothing_ms": span,
+        "smoothing_ms": spec.decoder["smoothing_ms"],
         "natural_validation_rates": {f"{t:.2f}": round(r, 3) for t, r in natural_rates.items()},
     }
     for name, thr in (("own threshold", spec.default_threshold), ("natural calibration", chosen)):
@@ -117,12 +120,6 @@ def score(work: Path, model: Path, dataset: Path, old: Path) -> int:
     path = work / f"score-{spec.version}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     return 0
-
-
-def _clips(folder: Path, labels: list[str]) -> list[tuple[Path, str]]:
-    from edge_asr.calibrate import labelled_clips
-
-    return labelled_clips(folder, labels)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,14 @@ QUIET_MS = (50, 100, 150)
 QUIET_DB = 15.0
 
 
-def quiet_run_ms(audio: npt.NDArray[np.int16], rate: int, d: Detection) -> int:
+def frame_db(audio: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.float32]:
+    """Level of each 10 ms frame, computed once per recording."""
+    db: npt.NDArray[np.float32] = 10 * np.log10(np.maximum(frame_power(audio, rate), 1.0))
+    return db
+
+
+def quiet_run_ms(db: npt.NDArray[np.float32], d: Detection) -> int:
     """Longest run of quiet frames (ms) in [d.end_s - BEFORE_S, d.end_s + AFTER_S]."""
-    db = 10 * np.log10(np.maximum(frame_power(audio, rate), 1.0))
     end = round(d.end_s * 100)  # in 10 ms frames
     loud = db[max(0, end - 100) : end].max(initial=0.0)
     span = db[max(0, end - round(BEFORE_S * 100)) : end + round(AFTER_S * 100)] < loud - QUIET_DB
@@ -60,8 +65,9 @@ def main(model: Path, threshold: float, dataset: Path, wavs: list[Path]) -> int:
     for wav in wavs:
         audio = read_wav(wav, rate)
         trace = ev.trace(audio, "_negative_")
+        db = frame_db(audio, rate)
         for d in replay_thresholds(trace.events, spec, [threshold], ev.settings)[threshold]:
-            fa_runs.append(quiet_run_ms(audio, rate, d))
+            fa_runs.append(quiet_run_ms(db, d))
     rng = np.random.default_rng(0)
     heard: dict[str, list[int]] = {"clean": [], "10 dB": []}
     for path, label in labelled_clips(dataset / "test_wav", spec.labels):
@@ -71,7 +77,7 @@ def main(model: Path, threshold: float, dataset: Path, wavs: list[Path]) -> int:
         for key, audio in (("clean", clean), ("10 dB", noisy(clean, 10.0, rng, []))):
             found = ev.detections(ev.trace(audio, label), threshold)
             if found and found[0].command == label:
-                heard[key].append(quiet_run_ms(audio, rate, found[0]))
+                heard[key].append(quiet_run_ms(frame_db(audio, rate), found[0]))
     out = {
         "model": f"{spec.name} {spec.version}",
         "threshold": threshold,
