@@ -249,6 +249,7 @@ class MicrophoneSource:
                 frames_per_buffer=self._chunk.shape[0],
                 stream_callback=self._callback,
             )
+            release_alsa_plugins()
         except OSError as exc:  # PortAudio reports a vanished or busy device as OSError
             self._pa.terminate()
             raise AudioError(f"cannot open input device {device!r}: {exc}") from None
@@ -351,6 +352,25 @@ def open_portaudio() -> Any:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def release_alsa_plugins() -> None:
+    """Unload the ALSA plugins PortAudio's device scan loaded and no open stream uses.
+
+    PortAudio opens every PCM in the ALSA configuration to list devices, which loads each
+    plugin library (a52 and lavrate pull in libavcodec, jack pulls in libjack, ...) and keeps
+    them mapped, with the parsed configuration, for the life of the process: 11 MB of resident
+    memory on the build VM. Freeing ALSA's global configuration tree also closes the plugin
+    libraries nothing holds; an open stream keeps its own, and the next open parses the
+    configuration again. A no-op where PortAudio does not use ALSA.
+    """
+    import ctypes
+
+    try:  # RTLD_NOLOAD: only a copy PortAudio already loaded, never a fresh one
+        asound = ctypes.CDLL("libasound.so.2", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return
+    asound.snd_config_update_free_global()
 
 
 def guard_realtime(limit_ms: int = 200) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import enum
 import json
@@ -59,6 +60,20 @@ class Daemon:
         # Loading can fail with ConfigError/ModelError/BackendError: the CLI maps them to exit 78.
         model_dir = settings.model.path or default_model_dir()
         self.spec: ModelSpec = load_spec(model_dir)
+        # The microphone opens before the model loads: PortAudio's device scan maps every ALSA
+        # plugin for a moment (released once the stream is open), and done first that moment
+        # does not add to the runtime's memory. Unavailable now, the capture loop retries.
+        self._mic: MicrophoneSource | None = None
+        with contextlib.suppress(AudioError):
+            self._mic = self._open_mic()
+        try:
+            self._load(settings)
+        except BaseException:
+            if self._mic is not None:
+                self._mic.close()
+            raise
+
+    def _load(self, settings: Settings) -> None:
         backend = load_backend(self.spec, settings.model.backend, settings.model.threads)
         self.recognizer = Recognizer(
             self.spec, backend, settings.decoder, settings.model.thresholds
@@ -77,6 +92,19 @@ class Daemon:
             sw_version=__version__,
         )
         self.publisher = Publisher(settings.mqtt, self.outbox, info, self._on_control)
+
+    def _open_mic(self) -> MicrophoneSource:
+        audio = self.settings.audio
+        return MicrophoneSource(
+            audio.device,
+            audio.sample_rate_hz,
+            self.spec.frontend.sample_rate_hz,
+            audio.chunk_ms,
+            audio.ring_s,
+            audio.stall_timeout_s,
+            audio.realtime_priority,
+            max_read_chunks=audio.idle_read_chunks,
+        )
 
     # --- control from MQTT (publisher's network thread) -------------------------------------
     def _on_control(self, control: Control) -> None:
@@ -123,6 +151,8 @@ class Daemon:
         self.state = State.STOPPING
         self._notifier.notify("STOPPING=1\nSTATUS=stopping")
         capture.join(timeout=self.settings.audio.stall_timeout_s + 2)
+        if self._mic is not None:  # stopped before the capture loop took it
+            self._mic.close()
         self.publisher.stop(flush_timeout_s=5.0)
         self.outbox.close()
         self._write_status()
@@ -175,16 +205,7 @@ class Daemon:
         audio = self.settings.audio
         while not self._stop.is_set():
             try:
-                mic = MicrophoneSource(
-                    audio.device,
-                    audio.sample_rate_hz,
-                    self.spec.frontend.sample_rate_hz,
-                    audio.chunk_ms,
-                    audio.ring_s,
-                    audio.stall_timeout_s,
-                    audio.realtime_priority,
-                    max_read_chunks=audio.idle_read_chunks,
-                )
+                mic, self._mic = self._mic or self._open_mic(), None
             except AudioError as exc:
                 self._heartbeat = time.monotonic()
                 log.warning("microphone unavailable: %s; retrying in %.1f s", exc, backoff)
