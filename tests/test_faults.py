@@ -438,6 +438,42 @@ def test_unplugged_microphone_is_reopened_within_5_s_of_returning(
     assert status["mic_restarts"] >= 1 and status["state"] == "running"
 
 
+@pytest.mark.slow
+@pytest.mark.mqtt
+@pytest.mark.pulse
+def test_started_without_a_microphone_comes_up_and_listens_once_one_appears(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    private_pulse: PrivatePulse,
+    tiny_model: Path,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """The daemon opens the microphone before it loads the model; a microphone that is not there
+    at start must not stop it (a USB mic plugged in after boot)."""
+    wav = burst_wav(tmp_path)
+    state = tmp_path / "state"
+    device = f"late-{uuid.uuid4().hex[:6]}"
+    command_topic = f"edge-asr/{device}/command"
+    sub = Subscriber(mqtt_broker, [command_topic])
+    daemon = daemons(tiny_model, mqtt_broker, state, device, private_pulse.env)
+    try:
+        wait_for(lambda: read_status(state).get("mqtt_connected"), 20, "daemon connected")
+        daemon.wait_line("microphone unavailable", timeout_s=15)
+        assert read_status(state)["state"] == "restarting"
+        plugged = time.time()
+        private_pulse.plug()
+        daemon.wait_line("capturing from", after=plugged, timeout_s=20)
+        deadline = time.monotonic() + 20
+        while not sub.on(command_topic) and time.monotonic() < deadline:
+            private_pulse.play(wav)
+            time.sleep(0.5)
+        assert sub.on(command_topic), daemon.output
+        assert daemon.proc.poll() is None
+        assert daemon.terminate() == 0, daemon.output
+    finally:
+        sub.close()
+
+
 # -- 4. disk full under the state directory -------------------------------------------------------
 
 
