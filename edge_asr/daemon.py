@@ -215,6 +215,10 @@ class Daemon:
                 continue
             self._mic_name = mic.device_name
             self._set_state(State.RUNNING)
+            # Opened before the model loaded, the microphone has been filling its ring: that
+            # audio predates listening, and a slow start may have overrun the ring.
+            mic.drain()
+            before = mic.overruns
             try:
                 self._listen(mic)
                 backoff = 0.5
@@ -229,7 +233,7 @@ class Daemon:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, audio.reopen_backoff_max_s)
             finally:
-                self.overruns += mic.overruns
+                self.overruns += mic.overruns - before
                 mic.close()
                 self.recognizer.reset()
 
