@@ -125,8 +125,10 @@ class OnnxBackend:
 class TfliteBackend:
     name = "tflite"
 
-    def __init__(self, spec: ModelSpec, path: Path, threads: int = 1) -> None:
-        interpreter_cls = _tflite_interpreter()
+    def __init__(
+        self, spec: ModelSpec, path: Path, threads: int = 1, module: str | None = None
+    ) -> None:
+        self.module, interpreter_cls = _tflite_interpreter(module)
         try:
             self._interp = interpreter_cls(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -151,14 +153,22 @@ class TfliteBackend:
         return _softmax_inplace(self._output.dequantize(raw, self._posteriors))
 
 
-def _tflite_interpreter() -> Any:
-    for module in ("tflite_runtime.interpreter", "ai_edge_litert.interpreter"):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
+# LiteRT (ai-edge-litert, TFLite's successor) first where it is installed: on the build VM it
+# runs the shipped INT8 model in 0.08 ms against tflite-runtime 2.14's 1.2 ms, whose depthwise
+# convolutions take its generic kernel (build/results/README.md). tflite-runtime stays the
+# runtime of 32-bit Pi OS, for which LiteRT has no wheel.
+TFLITE_MODULES = ("ai_edge_litert", "tflite_runtime")
+
+
+def _tflite_interpreter(module: str | None = None) -> tuple[str, Any]:
+    """The first installed TFLite runtime of TFLITE_MODULES (or `module`): name, Interpreter."""
+    for name in TFLITE_MODULES if module is None else (module,):
+        if importlib.util.find_spec(name) is None:
             continue
         try:
-            return importlib.import_module(module).Interpreter
+            return name, importlib.import_module(f"{name}.interpreter").Interpreter
         except ImportError as exc:  # e.g. built against numpy 1.x but numpy 2 installed
-            raise BackendError(f"{module} is installed but does not import: {exc}") from None
+            raise BackendError(f"{name} is installed but does not import: {exc}") from None
     raise BackendError("TFLite backend needs tflite-runtime: pip install 'edge-asr[tflite]'")
 
 
@@ -170,7 +180,7 @@ def _check_shape(path: Path, what: str, actual: tuple[Any, ...], expected: tuple
 
 def available_runtimes() -> list[str]:
     found = []
-    if importlib.util.find_spec("tflite_runtime") or importlib.util.find_spec("ai_edge_litert"):
+    if any(importlib.util.find_spec(name) for name in TFLITE_MODULES):
         found.append("tflite")
     if importlib.util.find_spec("onnxruntime"):
         found.append("onnx")
@@ -186,8 +196,10 @@ def load_backend(spec: ModelSpec, choice: str = "auto", threads: int = 1) -> Bac
         return _make(choice, spec, path, threads)
     runtimes = available_runtimes()
     # ONNX Runtime first: on the INT8 model it used ~5x less CPU than tflite-runtime 2.14
-    # (build/results/bench-peers.json); TFLite is the choice where onnxruntime has no wheel
-    # (32-bit arm) and uses ~25 MB less memory.
+    # (build/results/bench.json); TFLite is the choice where onnxruntime has no wheel (32-bit
+    # arm) and uses 20-25 MB less memory. On LiteRT TFLite also uses a little less CPU than ONNX
+    # Runtime, but the thresholds are calibrated on ONNX Runtime's posteriors, which LiteRT's
+    # rounding moves (the top class differs on ~1.4 % of windows), so auto stays with ONNX.
     for runtime in ("onnx", "tflite"):
         path = spec.path_of(runtime)
         if runtime in runtimes and path is not None:
@@ -201,10 +213,9 @@ def load_backend(spec: ModelSpec, choice: str = "auto", threads: int = 1) -> Bac
 def _make(runtime: str, spec: ModelSpec, path: Path, threads: int) -> Backend:
     backend: Backend
     if runtime == "onnx":
-        backend = OnnxBackend(spec, path, threads)
+        backend, where = OnnxBackend(spec, path, threads), runtime
     else:
-        backend = TfliteBackend(spec, path, threads)
-    log.info(
-        "model %s %s on %s (%s, %d thread(s))", spec.name, spec.version, runtime, path, threads
-    )
+        backend = tflite = TfliteBackend(spec, path, threads)
+        where = f"tflite ({tflite.module})"
+    log.info("model %s %s on %s (%s, %d thread(s))", spec.name, spec.version, where, path, threads)
     return backend

@@ -106,6 +106,7 @@ def measure_pipeline(
     t = recognizer.times
     return {
         "backend": backend.name,
+        "runtime": getattr(backend, "module", backend.name),  # which TFLite runtime, if TFLite
         "audio_s": round(t.audio_s, 1),
         "rtf": round(wall / t.audio_s, 5),
         "cpu_percent_of_one_core": round(100 * cpu / t.audio_s, 3),

@@ -223,7 +223,9 @@ def write_card(spec: ModelSpec) -> Path:
         f"Held-out TTS engine, {held.get('clips', {}).get('clean', '?')} clips per condition; "
         "a clip counts as correct when the first detection is its command.",
         "",
-        "| condition | top-1 (ONNX) | top-1 (TFLite) |",
+        "| condition | top-1 (ONNX) | top-1 (TFLite"
+        + (f", {s['tflite_runtime']}" if s.get("tflite_runtime") else "")
+        + ") |",
         "|---|---|---|",
     ]
     tfl = s.get("tflite_synthetic_heldout_top1", {})

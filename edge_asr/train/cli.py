@@ -359,6 +359,7 @@ def finish(
     streaming = summary(report)
     streaming["synthetic_heldout"].pop("confusion")
     streaming["tflite_synthetic_heldout_top1"] = tflite["top1"]
+    streaming["tflite_runtime"] = report_tflite.get("runtime")
     streaming["onnx_tflite_same_first_detection"] = same_first_detection(onnx, tflite)
     extra = {
         **spec.extra,

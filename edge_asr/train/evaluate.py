@@ -304,6 +304,8 @@ def evaluate(
     traces = clip_traces(ev, heldout_clips(dataset_dir, spec.labels), SNRS_DB)
     report: dict[str, Any] = {
         "backend": backend,
+        # Which TFLite runtime ran it: LiteRT and tflite-runtime round differently.
+        "runtime": getattr(ev.recognizer.backend, "module", backend),
         "synthetic_heldout": score_clips(ev, traces, threshold),
     }
     human = clip_traces(ev, human_clips(spec.commands), (None,))
