@@ -359,9 +359,9 @@ def release_alsa_plugins() -> None:
 
     PortAudio opens every PCM in the ALSA configuration to list devices, which loads each
     plugin library (a52 and lavrate pull in libavcodec, jack pulls in libjack, ...) and keeps
-    them mapped, with the parsed configuration, for the life of the process: 11 MB of resident
-    memory on the build VM. Freeing ALSA's global configuration tree also closes the plugin
-    libraries nothing holds; an open stream keeps its own, and the next open parses the
+    them mapped, with the parsed configuration, for the life of the process: about 10 MB of
+    resident memory on the build VM. Freeing ALSA's global configuration tree also closes the
+    plugin libraries nothing holds; an open stream keeps its own, and the next open parses the
     configuration again. A no-op where PortAudio does not use ALSA.
     """
     import ctypes
