@@ -87,6 +87,14 @@ def single_figures(model_dir: Path) -> dict[str, Any]:
     }
 
 
+def pair_specs(a_dir: Path, b_dir: Path) -> tuple[ModelSpec, ModelSpec]:
+    """Both models' specs; their posteriors can only be averaged over the same labels and frames."""
+    spec_a, spec_b = load_spec(a_dir), load_spec(b_dir)
+    if spec_a.labels != spec_b.labels or spec_a.frontend != spec_b.frontend:
+        raise SystemExit("ensemble: the models differ in labels or frontend")
+    return spec_a, spec_b
+
+
 def mean_trace(a: Trace, b: Trace, weight_a: float) -> Trace:
     """The pair's trace: both models saw the same frames and the gate (energy only) opened and
     closed at the same moments, so their events align one to one."""
@@ -144,9 +152,7 @@ def det_split(
 
 
 def det_main(out: Path, a_dir: Path, b_dir: Path, weight_a: float) -> int:
-    spec_a, spec_b = load_spec(a_dir), load_spec(b_dir)
-    if spec_a.labels != spec_b.labels or spec_a.frontend != spec_b.frontend:
-        raise SystemExit("ensemble: the models differ in labels or frontend")
+    spec_a, spec_b = pair_specs(a_dir, b_dir)
     evs = {"a": Evaluator(spec_a), "b": Evaluator(spec_b)}
     started = time.monotonic()
     report: dict[str, Any] = {
@@ -188,9 +194,7 @@ def main() -> int:
         return det_main(Path(args[1]), Path(args[2]), Path(args[3]), weight)
     out, a_dir, b_dir = Path(args[0]), Path(args[1]), Path(args[2])
     weight_a = float(args[3]) if len(args) > 3 else 0.5
-    spec_a, spec_b = load_spec(a_dir), load_spec(b_dir)
-    if spec_a.labels != spec_b.labels or spec_a.frontend != spec_b.frontend:
-        raise SystemExit("ensemble: the models differ in labels or frontend")
+    spec_a, spec_b = pair_specs(a_dir, b_dir)
     models = [(spec_a, a_dir / "model.onnx"), (spec_b, b_dir / "model.onnx")]
     # Every Evaluator (calibration, held-out clips, test stream, humans) gets the pair.
     evaluate_module.load_backend = lambda *_a, **_k: MeanBackend(  # type: ignore[attr-defined,assignment]
@@ -199,10 +203,10 @@ def main() -> int:
     val_negs = sorted(STREAMS.glob("val-180min*.wav"))
     test_neg = STREAMS / "test-180min.wav"
     started = time.monotonic()
-    by_span = calibrate(Evaluator(spec_a), val_negs, [SMOOTHING_MS])
+    ev = Evaluator(spec_a)
+    by_span = calibrate(ev, val_negs, [SMOOTHING_MS])
     threshold, rates = by_span[SMOOTHING_MS]
     report = summary(evaluate(a_dir, DATASET, test_neg, threshold=threshold))
-    ev = Evaluator(spec_a)
     val_clips = labelled_clips(DATASET / "val_wav", spec_a.labels)
     validation = score_clips(ev, clip_traces(ev, val_clips, SNRS_DB, music_split=1), threshold)
     result = {
