@@ -308,9 +308,11 @@ class Publisher:
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
         level_std = mqtt.LOGGING_LEVEL.get(LogLevel(level), logging.WARNING)
-        if self._stopping.is_set() and buf.startswith("Client is not connected"):
-            # paho 2.2 race: after our own DISCONNECT its network loop runs once more on the
-            # closed socket and reports that at ERROR. Expected while stopping, not an error.
+        away = self._stopping.is_set() or not self._connected.is_set()
+        if away and buf.startswith("Client is not connected"):
+            # paho 2.2 says this at ERROR on every pass of its network loop without a socket:
+            # each reconnect attempt while the broker is away, and once more after our own
+            # DISCONNECT. The outage is already told once, as warnings; this is not an error.
             level_std = logging.DEBUG
         paho_log.log(level_std, "%s", buf)
 

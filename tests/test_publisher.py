@@ -276,8 +276,9 @@ def test_malformed_control_rejected_and_publisher_keeps_working(
 
 @pytest.mark.slow
 def test_broker_outage_loses_and_reorders_nothing(
-    mosquitto: Callable[..., MosquittoBroker], tmp_path: Path
+    mosquitto: Callable[..., MosquittoBroker], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge_asr")
     broker = mosquitto()
     settings = _settings(broker)
     topics = Topics(settings.prefix, settings.device_id)
@@ -317,6 +318,14 @@ def test_broker_outage_loses_and_reorders_nothing(
         if event_id not in first_seen:
             first_seen.append(event_id)
     assert first_seen == submitted
+    # The outage is told once, as warnings, and not as an error every retry: paho 2.2 logs
+    # "Client is not connected" at ERROR on each pass of its loop while it reconnects, ~15
+    # times in these 30 s (every reconnect_max_s); the publisher demotes that to DEBUG.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert errors == []
+    assert sum(w.startswith("lost MQTT broker") for w in warnings) == 1, warnings
+    assert len(warnings) <= 2, warnings  # lost, then at most one "cannot reach"
 
 
 # -- TLS and authentication -----------------------------------------------------------------
