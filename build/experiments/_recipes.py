@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edge_asr.train import dataset
+from edge_asr.train import dataset, recipe
 
 
 def pin_1_4_0() -> None:
@@ -20,3 +20,11 @@ def pin_1_4_0() -> None:
         piper_unknown_styles=3,
         eval_unknown=0,
     )
+
+
+def no_kd() -> None:
+    """Both student stages become the student without distillation (so it is "chosen"); the
+    teacher still trains, or comes from the twin's cache, for the card's table."""
+    key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
+    recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
+    recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]

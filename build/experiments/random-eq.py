@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _recipes import no_kd
 from vtlp import screen_student
 
 from edge_asr.train import recipe, vocab
@@ -40,14 +41,6 @@ from edge_asr.train.tts import DEFAULT_CACHE_DIR
 COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
 NAME = "speech-commands-20"
 PRESET = "long"  # edge-asr train --size full
-
-
-def no_kd() -> None:
-    """Both student stages become the student without distillation (so it is "chosen"); the
-    teacher still trains, or comes from the twin's cache, for the card's table."""
-    key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
-    recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
-    recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]
 
 
 def teacher_of(seed: int, cache: Path) -> None:
