@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Ablation behind build/results/ablation-voice-share.json (kept so its figures can be re-made;
-not part of the product): the 1.5.0 recipe (build/model's) with voice conversion on a larger
+not part of the product): the 1.5.0 recipe (build/model's) with voice conversion on another
 share of the training copies (dataset.SizePreset.p_voice, 0.5 in the recipe since 1.2.0), the
 student without distillation as the only student, as in the random-equalisation pairs whose
 plain arms (training seeds 3 and 4) are its twins. Validation and test clips and the negative
