@@ -22,7 +22,8 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
-    name: str
+    name: str  # the model file kind: "onnx" or "tflite"
+    runtime: str  # what runs it: "onnx", or the TFLite module (ai_edge_litert, tflite_runtime)
 
     def infer(self, features: Float32Array) -> Float32Array:
         """Posteriors (softmax) for one window of features (input_frames, n_mels)."""
@@ -77,7 +78,7 @@ def _softmax_inplace(logits: Float32Array) -> Float32Array:
 
 
 class OnnxBackend:
-    name = "onnx"
+    name = runtime = "onnx"
 
     def __init__(self, spec: ModelSpec, path: Path, threads: int = 1) -> None:
         try:
@@ -128,7 +129,7 @@ class TfliteBackend:
     def __init__(
         self, spec: ModelSpec, path: Path, threads: int = 1, module: str | None = None
     ) -> None:
-        self.module, interpreter_cls = _tflite_interpreter(module)
+        self.runtime, interpreter_cls = _tflite_interpreter(module)
         try:
             self._interp = interpreter_cls(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
@@ -213,9 +214,11 @@ def load_backend(spec: ModelSpec, choice: str = "auto", threads: int = 1) -> Bac
 def _make(runtime: str, spec: ModelSpec, path: Path, threads: int) -> Backend:
     backend: Backend
     if runtime == "onnx":
-        backend, where = OnnxBackend(spec, path, threads), runtime
+        backend = OnnxBackend(spec, path, threads)
     else:
-        backend = tflite = TfliteBackend(spec, path, threads)
-        where = f"tflite ({tflite.module})"
+        backend = TfliteBackend(spec, path, threads)
+    where = backend.name
+    if backend.runtime != backend.name:
+        where += f" ({backend.runtime})"  # which TFLite runtime
     log.info("model %s %s on %s (%s, %d thread(s))", spec.name, spec.version, where, path, threads)
     return backend

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -40,6 +41,19 @@ def thread_times(pid: int | str = "self") -> dict[str, tuple[float, int]]:
         seconds, count = out.get(name, (0.0, 0))
         out[name] = (seconds + ns / 1e9, count + switches)
     return out
+
+
+def process_sample(pid: int | str = "self") -> dict[str, int]:
+    """A process's resident memory now and at its peak (KiB, as /proc counts it), open file
+    descriptors and threads: what the soaks watch for growth and build/bench-live reports."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return {
+        "rss_kb": int(fields["VmRSS"].split()[0]),
+        "peak_rss_kb": int(fields["VmHWM"].split()[0]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(fields["Threads"]),
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +120,7 @@ def measure_pipeline(
     t = recognizer.times
     return {
         "backend": backend.name,
-        "runtime": getattr(backend, "module", backend.name),  # which TFLite runtime, if TFLite
+        "runtime": backend.runtime,
         "audio_s": round(t.audio_s, 1),
         "rtf": round(wall / t.audio_s, 5),
         "cpu_percent_of_one_core": round(100 * cpu / t.audio_s, 3),

@@ -299,10 +299,12 @@ class Publisher:
         self._connected.clear()
         self._wake.set()
         if was_connected and not self._stopping.is_set():
+            # paho names a dropped connection (socket closed or reset) "Unspecified error".
+            reason = str(reason_code)
             log.warning(
                 "lost MQTT broker %s (%s); %d command(s) pending, reconnecting",
                 self._broker,
-                reason_code,
+                "connection lost" if reason == "Unspecified error" else reason,
                 len(self._outbox),
             )
 

@@ -74,7 +74,7 @@ def test_onnx_and_tflite_agree_on_real_features(module: str) -> None:
     spec = load_spec(MODEL)
     onnx = load_backend(spec, "onnx")
     tflite = TfliteBackend(spec, MODEL / "model.tflite", module=module)
-    assert tflite.module == module
+    assert tflite.runtime == module
     from edge_asr.audio import read_wav
     from edge_asr.frontend import log_mel
 

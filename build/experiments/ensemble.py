@@ -60,6 +60,8 @@ PER_HOUR = (0.0, 0.2, 0.5, 1.0, 2.0)  # false-accept rates the DET comparison re
 class MeanBackend:
     """Posteriors of several ONNX models, averaged with fixed weights."""
 
+    name = runtime = "onnx"
+
     def __init__(self, models: list[tuple[ModelSpec, Path]], weights: list[float]) -> None:
         self._backends = [OnnxBackend(spec, path) for spec, path in models]
         self._weights = np.asarray(weights, np.float32)

@@ -50,7 +50,7 @@ class EdgeAsr:
         outer = self
 
         class Timed:  # thread CPU time of each inference (the latency on an idle core)
-            name = inner.name
+            name, runtime = inner.name, inner.runtime
 
             def infer(self, features: Any) -> Any:
                 t0 = time.thread_time()

@@ -305,7 +305,7 @@ def evaluate(
     report: dict[str, Any] = {
         "backend": backend,
         # Which TFLite runtime ran it: LiteRT and tflite-runtime round differently.
-        "runtime": getattr(ev.recognizer.backend, "module", backend),
+        "runtime": ev.recognizer.backend.runtime,
         "synthetic_heldout": score_clips(ev, traces, threshold),
     }
     human = clip_traces(ev, human_clips(spec.commands), (None,))
