@@ -324,10 +324,6 @@ class PrivatePulse:
             "PULSE_SINK": self.sink,
             "PULSE_RUNTIME_PATH": str(folder),
             "HOME": str(folder),
-            # Measured: with SCHED_FIFO, PortAudio's callback thread spins against this minimal
-            # server (~90 % of a core, the MQTT thread never connects); the shared server with
-            # its default modules does not show it. Reported, not yet explained.
-            "EDGE_ASR_AUDIO__REALTIME_PRIORITY": "0",
         }
         self._module: str | None = None
         self.proc = subprocess.Popen(
