@@ -3,9 +3,12 @@ as files, so this sits beside them)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
-from edge_asr.train import dataset, recipe
+from edge_asr.train import dataset, recipe, vocab
+from edge_asr.train.cli import main
 
 
 def pin_1_4_0() -> None:
@@ -28,3 +31,46 @@ def no_kd() -> None:
     key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
     recipe._Setup.student_key = lambda self, kind: key(self, "no_kd")  # type: ignore[method-assign]
     recipe._Setup.student_cfg = lambda self, kind: cfg(self, "no_kd")  # type: ignore[method-assign]
+
+
+def use_teacher(path: Path, runs: Path) -> None:
+    """Key every setup's teacher as `path`, linked into this arm's run cache."""
+    runs.mkdir(parents=True, exist_ok=True)
+    link = runs / path.name
+    if not link.exists():
+        link.symlink_to(path.resolve())
+    setup = recipe._setup
+
+    def keyed(*args: object) -> recipe._Setup:
+        return replace(setup(*args), t_key=path.stem)  # type: ignore[arg-type]
+
+    recipe._setup = keyed  # type: ignore[assignment]
+
+
+def no_kd_arm(name: str, version: str, args: list[str]) -> int:
+    """One arm of a 1.5.0-recipe ablation whose data preset the caller has already changed:
+    args are OUT_DIR [CACHE [TRAIN_SEED [TEACHER]]]. OUT_DIR "data" builds the training data on
+    two worker processes, cached as `name`; otherwise the student without distillation trains
+    from it into OUT_DIR. The negative streams are linked from speech-commands-20's."""
+    out = args[0]
+    cache = Path(args[1]).expanduser() if len(args) > 1 else Path.home() / ".cache/edge-asr"
+    streams = cache / "streams" / name
+    if not streams.exists():
+        streams.parent.mkdir(parents=True, exist_ok=True)
+        streams.symlink_to(cache / "streams" / "speech-commands-20")
+    commands = list(vocab.DEFAULT_COMMANDS)
+    if out == "data":
+        info = dataset.build_dataset(
+            commands, cache / "datasets" / name, seed=0, size="full", cache_dir=cache, workers=2
+        )
+        print(info.counts["train"], "in", round(info.seconds), "s")
+        return 0
+    no_kd()
+    if len(args) > 3:
+        use_teacher(Path(args[3]).expanduser(), cache / "runs" / name)
+    argv = ["--commands", ", ".join(commands), "--out", out, "--name", name, "--version", version]
+    argv += ["--size", "full", "--seed", "0", "--cache", str(cache), "--jobs", "1"]
+    if len(args) > 2:
+        argv += ["--train-seed", args[2]]
+    print("edge-asr train", *argv, file=sys.stderr)
+    return main("train", argv)

@@ -21,60 +21,16 @@ here.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
-from _recipes import no_kd
+from _recipes import no_kd_arm
 from _usage import arguments
 
-from edge_asr.train import dataset, recipe, vocab
-from edge_asr.train.cli import main
-
-COMMANDS = ", ".join(vocab.DEFAULT_COMMANDS)
-
-
-def use_teacher(path: Path, runs: Path) -> None:
-    """Key every setup's teacher as `path`, linked into this arm's run cache."""
-    runs.mkdir(parents=True, exist_ok=True)
-    link = runs / path.name
-    if not link.exists():
-        link.symlink_to(path.resolve())
-    setup = recipe._setup
-
-    def keyed(*args: object) -> recipe._Setup:
-        return replace(setup(*args), t_key=path.stem)  # type: ignore[arg-type]
-
-    recipe._setup = keyed  # type: ignore[assignment]
-
+from edge_asr.train import dataset
 
 if __name__ == "__main__":
     args = arguments(__doc__, 2, 5)
-    share, out = float(args[0]), args[1]
-    cache = Path(args[2]).expanduser() if len(args) > 2 else Path.home() / ".cache/edge-asr"
-    name = f"speech-commands-20-voice{round(100 * share)}"
+    share = float(args[0])
     dataset.SIZES["full"] = replace(dataset.SIZES["full"], p_voice=share)
-    streams = cache / "streams" / name
-    if not streams.exists():
-        streams.parent.mkdir(parents=True, exist_ok=True)
-        streams.symlink_to(cache / "streams" / "speech-commands-20")
-    if out == "data":
-        info = dataset.build_dataset(
-            list(vocab.DEFAULT_COMMANDS),
-            cache / "datasets" / name,
-            seed=0,
-            size="full",
-            cache_dir=cache,
-            workers=2,
-        )
-        print(info.counts["train"]["total"], "training windows in", round(info.seconds), "s")
-        raise SystemExit(0)
-    no_kd()
-    if len(args) > 4:
-        use_teacher(Path(args[4]).expanduser(), cache / "runs" / name)
-    argv = ["--commands", COMMANDS, "--out", out, "--name", name, "--version", f"0.0.0-v{share:g}"]
-    argv += ["--size", "full", "--seed", "0", "--cache", str(cache), "--jobs", "1"]
-    if len(args) > 3:
-        argv += ["--train-seed", args[3]]
-    print("edge-asr train", *argv, file=sys.stderr)
-    raise SystemExit(main("train", argv))
+    name = f"speech-commands-20-voice{round(100 * share)}"
+    raise SystemExit(no_kd_arm(name, f"0.0.0-v{share:g}", args[1:]))
