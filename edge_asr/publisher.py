@@ -38,10 +38,39 @@ paho_log = logging.getLogger(f"{__name__}.paho")
 SEND_BATCH = 32
 ACK_POLL_S = 0.2
 IDLE_WAKE_S = 5.0  # the sender also wakes this often, so expired entries get dropped
+# A flood of malformed control messages must not flood the log or the broker: per window, the
+# first few rejections are logged and answered on the error topic, the rest only counted.
+REJECTS_TOLD_PER_WINDOW = 10
+REJECT_WINDOW_S = 60.0
 
 
 class PublisherError(Exception):
     """A publisher that cannot be built from its settings; the message names the key or file."""
+
+
+class _RejectBudget:
+    """How many rejections to tell one by one: at most `told` per window of `window_s`
+    (the window opens at the first rejection after the last one closed)."""
+
+    def __init__(self, told: int, window_s: float) -> None:
+        self.told, self.window_s = told, window_s
+        self._lock = threading.Lock()
+        self._opened = -math.inf
+        self._used = 0
+        self.untold = 0  # rejected since the last one told
+
+    def take(self) -> tuple[bool, int]:
+        """(tell this one?, how many went untold before it: reset once told)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._opened >= self.window_s:
+                self._opened, self._used = now, 0
+            if self._used >= self.told:
+                self.untold += 1
+                return False, 0
+            self._used += 1
+            untold, self.untold = self.untold, 0
+            return True, untold
 
 
 class Publisher:
@@ -68,6 +97,7 @@ class Publisher:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._state_lock = threading.Lock()
+        self._rejects = _RejectBudget(REJECTS_TOLD_PER_WINDOW, REJECT_WINDOW_S)
         self._state: bytes | None = None
         self._sender: threading.Thread | None = None
         self._unreachable_logged = False
@@ -166,6 +196,12 @@ class Publisher:
             )
         self._stopping.set()
         self._wake.set()
+        if self._rejects.untold:
+            log.warning(
+                "rejected %d more control message(s) on %s, neither logged nor answered",
+                self._rejects.untold,
+                self.topics.control,
+            )
         if self._sender is not None:
             self._sender.join(timeout=max(1.0, deadline - time.monotonic()) + 1.0)
         if self.connected:
@@ -329,6 +365,18 @@ class Publisher:
         try:
             control = Control.parse(payload, self._info.commands)
         except ControlError as exc:
+            tell, untold = self._rejects.take()
+            if not tell:
+                return
+            if untold:
+                log.warning(
+                    "rejected %d more control message(s) on %s, neither logged nor answered"
+                    " (more than %d in %.0f s)",
+                    untold,
+                    self.topics.control,
+                    self._rejects.told,
+                    self._rejects.window_s,
+                )
             log.warning("rejected control message on %s: %s", self.topics.control, exc)
             self._client.publish(
                 self.topics.error, error_payload(str(exc), self.topics.control, payload), qos=1

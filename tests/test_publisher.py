@@ -19,6 +19,7 @@ import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
 from repo import ROOT
 
+from edge_asr import publisher as publisher_module
 from edge_asr.config import MqttSettings, TlsSettings
 from edge_asr.messages import CommandEvent, Control, DeviceInfo, Topics
 from edge_asr.outbox import Outbox
@@ -272,6 +273,44 @@ def test_malformed_control_rejected_and_publisher_keeps_working(
     assert len(rejected) == len(BAD_CONTROLS)
     assert all(r.levelno == logging.WARNING for r in rejected)
     assert json.loads(arrived.payload)["id"] == event.id
+
+
+def test_control_flood_is_told_in_moderation_and_valid_control_still_works(
+    mqtt_broker: MosquittoBroker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 50 malformed messages at once: the first 10 of the window are logged and answered, the
+    # rest counted and told in one line with the next rejection after the window.
+    monkeypatch.setattr(publisher_module, "REJECT_WINDOW_S", 3.0)
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    received: list[Control] = []
+    sub = Subscriber(mqtt_broker, [topics.error])
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="edge_asr.publisher"),
+            _publisher(settings, tmp_path, received.append),
+        ):
+            flood_at = time.monotonic()
+            for i in range(50):
+                sub.client.publish(topics.control, b'{"volume": %d}' % i, qos=1)
+            sub.client.publish(topics.control, b'{"muted": true}', qos=1)
+            _wait(lambda: len(received) == 1, 5, "the valid control message after the flood")
+            answered_in_flood = len(sub.wait(topics.error, count=10))
+            time.sleep(max(0.0, flood_at + 3.5 - time.monotonic()))
+            assert len(sub.on(topics.error)) == answered_in_flood
+            sub.client.publish(topics.control, b"not json", qos=1)
+            last = sub.wait(topics.error, count=11)[-1]
+    finally:
+        sub.close()
+    assert answered_in_flood == 10
+    assert received[0].muted is True
+    assert json.loads(last.payload)["received"] == "not json"
+    told = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert [m for m in told if "rejected control" in m] == told[:10] + told[-1:]
+    assert len(told) == 12 and told[10].startswith("rejected 40 more control message(s)"), told
 
 
 @pytest.mark.slow
