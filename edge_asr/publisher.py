@@ -197,11 +197,7 @@ class Publisher:
         self._stopping.set()
         self._wake.set()
         if self._rejects.untold:
-            log.warning(
-                "rejected %d more control message(s) on %s, neither logged nor answered",
-                self._rejects.untold,
-                self.topics.control,
-            )
+            self._tell_untold(self._rejects.untold)
         if self._sender is not None:
             self._sender.join(timeout=max(1.0, deadline - time.monotonic()) + 1.0)
         if self.connected:
@@ -369,14 +365,7 @@ class Publisher:
             if not tell:
                 return
             if untold:
-                log.warning(
-                    "rejected %d more control message(s) on %s, neither logged nor answered"
-                    " (more than %d in %.0f s)",
-                    untold,
-                    self.topics.control,
-                    self._rejects.told,
-                    self._rejects.window_s,
-                )
+                self._tell_untold(untold)
             log.warning("rejected control message on %s: %s", self.topics.control, exc)
             self._client.publish(
                 self.topics.error, error_payload(str(exc), self.topics.control, payload), qos=1
@@ -391,6 +380,16 @@ class Publisher:
             state = self._state
         if state is not None:
             self._client.publish(self.topics.state, state, qos=1, retain=True)
+
+    def _tell_untold(self, count: int) -> None:
+        log.warning(
+            "rejected %d more control message(s) on %s, neither logged nor answered"
+            " (more than %d in %.0f s)",
+            count,
+            self.topics.control,
+            self._rejects.told,
+            self._rejects.window_s,
+        )
 
 
 def _read_password(path: Path) -> str:
