@@ -19,6 +19,7 @@ from edge_asr.train.augment import (
     NoiseBank,
     coloured_noise,
     convert_voice,
+    partial_word,
 )
 from edge_asr.train.dataset import (
     SIZES,
@@ -215,6 +216,47 @@ def test_training_hears_running_speech_as_unknown(tiny: DatasetInfo) -> None:
     assert not words & {"yes", "no", "lights", "on"}
 
 
+def test_a_partial_word_is_the_start_or_the_end_of_the_speech_faded_at_the_cut() -> None:
+    speech = (np.sin(np.arange(8000) * 0.3) * 8000).astype(np.int16)  # 0.5 s of "speech"
+    clip = np.r_[np.zeros(4000, np.int16), speech, np.zeros(4000, np.int16)]
+    rng = np.random.default_rng(0)
+    starts = 0
+    for _ in range(40):
+        part = partial_word(clip, rng)
+        assert part is not None and 0.3 * 8000 - 160 <= part.size <= 0.6 * 8000 + 160
+        head = np.array_equal(part[:400], speech[:400])
+        tail = np.array_equal(part[-400:], speech[-400:])
+        assert head != tail  # one end of the word, kept as it was
+        assert abs(int(part[-1 if head else 0])) < 400  # faded where it was cut
+        starts += head
+    assert 10 <= starts <= 30  # both ends are drawn
+    short = np.r_[np.zeros(4000, np.int16), speech[:3000], np.zeros(4000, np.int16)]
+    assert partial_word(short, rng) is None  # 0.19 s of speech: no part of >= 0.12 s
+
+
+def test_partial_words_join_the_training_windows_as_unknown_and_change_no_other(
+    tiny: DatasetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_asr.train import dataset
+
+    monkeypatch.setitem(dataset.SIZES, "tiny", replace(SIZES["tiny"], p_partial=1.0))
+    parts = build_dataset(
+        COMMANDS,
+        tiny.out_dir.parent / "ds-partial",
+        size="tiny",
+        seed=3,
+        progress=False,
+        cache_dir=tiny.out_dir.parent / "cache",
+    )
+    plain, with_parts = _load(tiny, "train"), _load(parts, "train")
+    added = np.char.endswith(with_parts["text"].astype(str), " (part)")
+    assert added.any()
+    assert (with_parts["y"][added] == parts.labels.index(UNKNOWN)).all()
+    assert {t.removesuffix(" (part)") for t in with_parts["text"][added].tolist()} <= set(COMMANDS)
+    np.testing.assert_array_equal(plain["x"], with_parts["x"][~added])
+    np.testing.assert_array_equal(_load(tiny, "val")["x"], _load(parts, "val")["x"])
+
+
 def test_augmentation_is_deterministic_given_the_seed() -> None:
     rng = np.random.default_rng(0)
     clip = (coloured_noise("pink", 8000, rng) * 3000).astype(np.int16)
@@ -273,6 +315,7 @@ def test_recipe_names_only_the_preset_fields_that_changed_from_their_defaults() 
     assert shifted["preset"]["near_miss_styles"] == 4
     assert shifted["augment"]["pitch_range"] == 0.2
     assert "p_voice" not in plain["preset"] and "p_voice" not in plain["augment"]
+    assert "p_partial" not in plain["preset"]
     converted = recipe(replace(SIZES["tiny"], p_voice=0.5))
     assert converted["preset"]["p_voice"] == converted["augment"]["p_voice"] == 0.5
     # model.json still records the full settings, defaults included.

@@ -3,6 +3,7 @@ as files, so this sits beside them)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +53,8 @@ def no_kd_arm(name: str, version: str, args: list[str]) -> int:
     args are OUT_DIR [CACHE [TRAIN_SEED [TEACHER]]]. OUT_DIR "data" builds the training data on
     two worker processes, cached as `name`; otherwise the student without distillation trains
     from it into OUT_DIR. The negative streams are linked from speech-commands-20's."""
+    if re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") != name:  # as edge-asr train names
+        raise SystemExit(f"{name}: not a cache folder name edge-asr train would use (a-z, 0-9, -)")
     out = args[0]
     cache = Path(args[1]).expanduser() if len(args) > 1 else Path.home() / ".cache/edge-asr"
     streams = cache / "streams" / name

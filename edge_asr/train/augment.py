@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge_asr.audio import speech_span
 from edge_asr.train.tts import SAMPLE_RATE_HZ, resample
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,30 @@ def make_babble(
                 pos = end + int(rng.integers(0, SAMPLE_RATE_HZ // 4))
         tracks.append((mix / (np.sqrt(np.mean(mix**2)) + 1e-6)).astype(np.float32))
     return tracks
+
+
+PARTIAL_KEEP = (0.3, 0.6)  # share of a word's speech a partial word keeps
+PARTIAL_MIN_S = 0.12  # shorter parts are not made (too little sound to be a word's part)
+PARTIAL_FADE_S = 0.02  # at the cut, so no click tells the part from a whole word
+
+
+def partial_word(clip: Int16Array, rng: np.random.Generator) -> Int16Array | None:
+    """The first or the last 30-60 % of a clip's speech, faded out (or in) at the cut: a command
+    heard only in part ("sev-" of "seven", "-ree" of "three"), which must not fire. None when
+    the part would be shorter than PARTIAL_MIN_S."""
+    start, end = speech_span(clip, SAMPLE_RATE_HZ, 35.0)
+    n = int((end - start) * rng.uniform(*PARTIAL_KEEP))
+    if n < PARTIAL_MIN_S * SAMPLE_RATE_HZ:
+        return None
+    fade = np.ones(n, np.float32)
+    ramp = np.linspace(1.0, 0.0, int(PARTIAL_FADE_S * SAMPLE_RATE_HZ), dtype=np.float32)
+    if rng.random() < 0.5:  # the beginning
+        part = clip[start : start + n].astype(np.float32)
+        fade[-ramp.size :] = ramp
+    else:  # the end
+        part = clip[end - n : end].astype(np.float32)
+        fade[: ramp.size] = ramp[::-1]
+    return to_int16(part * fade)
 
 
 def place(

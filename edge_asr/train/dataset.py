@@ -100,10 +100,20 @@ class SizePreset:
     # wide training vocabulary does not flood them: with 450 words there, 58 % of validation
     # windows were unknown words and picking epochs by window top-1 favoured rejecting.
     eval_unknown: int = 0
+    # Partial words: each training copy of a command is joined, with this probability, by a
+    # window of only its first or last 30-60 % labelled _unknown_ (augment.partial_word).
+    p_partial: float = 0.0
 
 
 # Fields added after recipe version 2: in the recipe hash only when set away from the default.
-_LATER_FIELDS = ("p_pitch", "pitch_range", "near_miss_styles", "p_voice", "eval_unknown")
+_LATER_FIELDS = (
+    "p_pitch",
+    "pitch_range",
+    "near_miss_styles",
+    "p_voice",
+    "eval_unknown",
+    "p_partial",
+)
 _LATER_AUGMENT_FIELDS = VOICE_CONVERSION_FIELDS
 
 
@@ -128,6 +138,7 @@ SIZES: dict[str, SizePreset] = {
         # p_voice: adopted in 1.2.0 (build/results/ablation-voice-conversion.json).
         # n_unknown 450 spoken once per training voice, instead of 150 by three styles of each
         # espeak and Piper voice: 1.5.0 (build/results/ablation-wide-vocabulary.json).
+        # p_partial: measured, not adopted, here and in small (ablation-partial-words.json).
         n_rirs=200, babble_sentences=150, train_sentences=0, p_voice=0.5, eval_unknown=150),
 }
 # fmt: on
@@ -357,6 +368,7 @@ def build_dataset(
         "cache_dir": cache.root,
         "train_copies": preset.train_copies,
         "enroll_copies": ENROLL_COPIES,
+        "p_partial": preset.p_partial,
     }
     counts: dict[str, Any] = {}
     for split_id, split in enumerate(SPLITS):

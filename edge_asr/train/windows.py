@@ -14,12 +14,13 @@ import numpy as np
 import soundfile as sf
 
 from edge_asr.frontend import FrontendParams, log_mel
-from edge_asr.train.augment import NOISE_KINDS, Augmenter
+from edge_asr.train.augment import NOISE_KINDS, Augmenter, partial_word
 from edge_asr.train.tts import TtsCache, VoiceSpec
 
 logger = logging.getLogger(__name__)
 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
+PARTIAL_STREAM = 1  # seeds the partial-word windows' generator apart from the clip's own
 USER_ENGINE = "user"  # a Row whose clip is one of the user's recordings (train --enroll)
 EVAL_SNRS_DB = (20.0, 10.0, 0.0)
 
@@ -79,6 +80,8 @@ def _windows(task: tuple[str, int, int, Row | None]) -> list[tuple[np.ndarray, d
         for _ in range(copies):
             window, cut = aug.train_window(clip, rng)
             out.append((window, {**base, "snr_db": np.nan, "noise": "aug", "cut": cut}))
+        if _STATE.get("p_partial", 0.0) > 0 and row.label != UNKNOWN:
+            out += _partial_windows(clip, copies, base, aug, [_STATE["seed"], split_id, index])
     else:
         window, cut = aug.clean_window(clip)
         out.append((window, {**base, "snr_db": np.nan, "noise": "clean", "cut": cut}))
@@ -87,6 +90,25 @@ def _windows(task: tuple[str, int, int, Row | None]) -> list[tuple[np.ndarray, d
             window, cut = aug.noisy_window(clip, snr, kind, rng)
             out.append((window, {**base, "snr_db": snr, "noise": kind, "cut": cut}))
     del params
+    return out
+
+
+def _partial_windows(
+    clip: np.ndarray, copies: int, base: dict[str, Any], aug: Augmenter, key: list[int]
+) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """Each training copy of a command is joined, with probability p_partial, by a window of a
+    part of it labelled unknown (augment.partial_word). A generator of its own, so the whole
+    words' windows are the same with or without."""
+    rng = np.random.default_rng([*key, PARTIAL_STREAM])
+    out = []
+    meta = {**base, "label": UNKNOWN, "text": f"{base['text']} (part)", "snr_db": np.nan}
+    for _ in range(copies):
+        if rng.random() >= _STATE["p_partial"]:
+            continue
+        part = partial_word(clip, rng)
+        if part is not None:
+            window, cut = aug.train_window(part, rng)
+            out.append((window, {**meta, "noise": "aug", "cut": cut}))
     return out
 
 
