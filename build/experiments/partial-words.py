@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Ablation behind build/results/ablation-partial-words.json (kept so its figures can be re-made;
-not part of the product until adopted): the 1.5.0 recipe (build/model's) with partial words as
+not part of the product; measured, not adopted): the 1.5.0 recipe with partial words as
 negatives. Every training window holds a whole clip, so the student never hears "sev-" without
 "-en" and is never told that it is not "seven"; in running speech a command's first or last part
 is everywhere ("sever", "lift", "stomp", "gown" were 1.3.1's false accepts), and a multi-word
