@@ -26,13 +26,12 @@ import soundfile as sf
 from _usage import arguments
 
 from edge_asr.model import is_internal, load_spec
-from edge_asr.train.tts import DEFAULT_CACHE_DIR, TtsCache, VoiceSpec
+from edge_asr.train.tts import DEFAULT_CACHE_DIR, SAMPLE_RATE_HZ, TtsCache, VoiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 RATES = (0.9, 1.0, 1.1)
 PAD_S = 0.5
-RATE_HZ = 16000
 # One-word commands: words that begin (or end) like them and are not them.
 NEAR_START = {
     "seven": ["sev"], "three": ["thr"], "left": ["lef"], "stop": ["sto"], "zero": ["zee"],
@@ -50,7 +49,7 @@ def fragments(command: str) -> list[str]:
 
 def synthesize(commands: list[str], folder: Path) -> list[dict[str, Any]]:
     cache = TtsCache(DEFAULT_CACHE_DIR / "tts")
-    pad = np.zeros(int(PAD_S * RATE_HZ), np.int16)
+    pad = np.zeros(int(PAD_S * SAMPLE_RATE_HZ), np.int16)
     rows = []
     for command in commands:
         texts = [(command, True)] + [(f, False) for f in fragments(command)]
@@ -59,7 +58,7 @@ def synthesize(commands: list[str], folder: Path) -> list[dict[str, Any]]:
                 for rate in RATES:
                     audio = cache.get(text, VoiceSpec("festival", voice, rate=rate))
                     path = folder / f"{len(rows):04d}.wav"
-                    sf.write(path, np.r_[pad, audio, pad], RATE_HZ, subtype="PCM_16")
+                    sf.write(path, np.r_[pad, audio, pad], SAMPLE_RATE_HZ, subtype="PCM_16")
                     rows.append({"file": str(path), "text": text, "command": command,
                                  "whole": whole, "voice": voice, "rate": rate})  # fmt: skip
     return rows
