@@ -199,6 +199,15 @@ class EspeakEngine:
         return trim_and_normalise(resample(audio, rate))
 
 
+def _synthesize_to_file(cmd: Sequence[str]) -> Int16Array:
+    """Run a synthesiser that writes `{wav}` in cmd (a temporary file), as a trimmed clip."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.wav"
+        _run([str(path) if part == "{wav}" else part for part in cmd])
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    return trim_and_normalise(resample(audio[:, 0], rate))
+
+
 class FliteEngine:
     """flite voices (kal, kal16, awb, rms, slt); rate via duration_stretch."""
 
@@ -215,23 +224,10 @@ class FliteEngine:
         return [v for v in listed if v != "awb_time"]  # awb_time speaks times, not text
 
     def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "out.wav"
-            _run(
-                [
-                    self.binary,
-                    "-voice",
-                    voice.voice,
-                    "--setf",
-                    f"duration_stretch={1.0 / voice.rate:.3f}",
-                    "-t",
-                    text,
-                    "-o",
-                    str(path),
-                ]
-            )
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        return trim_and_normalise(resample(audio[:, 0], rate))
+        stretch = f"duration_stretch={1.0 / voice.rate:.3f}"
+        return _synthesize_to_file(
+            [self.binary, "-voice", voice.voice, "--setf", stretch, "-t", text, "-o", "{wav}"]
+        )
 
 
 class FestivalEngine:
@@ -283,6 +279,54 @@ class FestivalEngine:
                 audio, rate = sf.read(f"{tmp}/{i}.wav", dtype="float32", always_2d=True)
                 out.append(trim_and_normalise(resample(audio[:, 0], rate)))
         return out
+
+
+class MbrolaEngine:
+    """MBROLA diphone voices driven by espeak-ng: us1 (female), us2 and us3 (male), en1 (British
+    male). Each is one recorded speaker's diphones: four speakers no other engine here has.
+    Debian `mbrola` (contrib) and `mbrola-us1` ... `mbrola-en1` (non-free). Not in
+    ENGINE_TYPES: the recipes do not use them (see OPTIONAL_ENGINE_TYPES)."""
+
+    name = "mbrola"
+    binary = "espeak-ng"
+    DB_ROOT = Path("/usr/share/mbrola")
+    KNOWN_VOICES: ClassVar[tuple[str, ...]] = ("en1", "us1", "us2", "us3")
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None and shutil.which("mbrola") is not None
+
+    def voices(self) -> list[str]:
+        return [v for v in self.KNOWN_VOICES if (self.DB_ROOT / v / v).exists()]
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        # espeak-ng's --stdout writes no samples with an MBROLA voice; a file works.
+        wpm = round(EspeakEngine.DEFAULT_WPM * voice.rate)
+        return _synthesize_to_file(
+            [self.binary, "-v", f"mb-{voice.voice}", "-s", str(wpm), "-w", "{wav}", text]
+        )
+
+
+class PicoEngine:
+    """SVOX Pico's two English voices (en-US, en-GB; both female), rate through its `speed`
+    markup. Debian `libttspico-utils` (non-free: its language files come without sources).
+    Not in ENGINE_TYPES: the recipes do not use it (see OPTIONAL_ENGINE_TYPES)."""
+
+    name = "pico"
+    binary = "pico2wave"
+    KNOWN_VOICES: ClassVar[tuple[str, ...]] = ("en-GB", "en-US")
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.binary) is not None
+
+    def voices(self) -> list[str]:
+        return list(self.KNOWN_VOICES)
+
+    def synthesize(self, text: str, voice: VoiceSpec) -> Int16Array:
+        safe = text.replace("<", " ").replace(">", " ")
+        markup = f'<speed level="{round(100 * voice.rate)}">{safe}</speed>'
+        return _synthesize_to_file([self.binary, "-l", voice.voice, "-w", "{wav}", markup])
 
 
 class SeededNoiseSession:
@@ -429,6 +473,12 @@ ENGINE_TYPES: dict[str, Any] = {
     "flite": FliteEngine,
     "festival": FestivalEngine,
     "piper": PiperEngine,
+}
+# Engines that exist but no recipe uses (measured, not adopted: see the model's HISTORY.md);
+# an experiment adds them to ENGINE_TYPES to train with them.
+OPTIONAL_ENGINE_TYPES: dict[str, Any] = {
+    "mbrola": MbrolaEngine,
+    "pico": PicoEngine,
 }
 
 
