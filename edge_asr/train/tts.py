@@ -294,7 +294,8 @@ class MbrolaEngine:
 
     @classmethod
     def available(cls) -> bool:
-        return shutil.which(cls.binary) is not None and shutil.which("mbrola") is not None
+        programs = shutil.which(cls.binary) is not None and shutil.which("mbrola") is not None
+        return programs and bool(cls().voices())
 
     def voices(self) -> list[str]:
         return [v for v in self.KNOWN_VOICES if (self.DB_ROOT / v / v).exists()]
