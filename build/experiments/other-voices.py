@@ -20,7 +20,6 @@ more-voices.py).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 from _usage import arguments
+from fragments import recognize
+from scipy.stats import spearmanr
 
 from edge_asr.model import is_internal, load_spec
 from edge_asr.train.tts import (
@@ -39,7 +40,6 @@ from edge_asr.train.tts import (
     VoiceSpec,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 RATES = (0.9, 1.0, 1.1)
 PAD_S = (0.5, 1.0)
 CONDITIONS = ("clean", "20dB", "10dB", "0dB")
@@ -62,33 +62,6 @@ def synthesize(commands: list[str], folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def first_detections(model: Path, rows: list[dict[str, Any]]) -> list[str | None]:
-    cmd = [str(ROOT / ".venv/bin/edge-asr"), "recognize", "--json", "--model", str(model)]
-    out = subprocess.run(
-        cmd + [r["file"] for r in rows], check=True, capture_output=True, text=True
-    ).stdout
-    first = {
-        o["file"]: (o["detections"][0]["command"] if o["detections"] else None)
-        for o in map(json.loads, out.split("\n")[:-1])
-    }
-    return [first[r["file"]] for r in rows]
-
-
-def ranks(values: list[float]) -> np.ndarray:
-    """Ranks with ties averaged (for Spearman's rho)."""
-    order = np.argsort(values, kind="stable")
-    out = np.empty(len(values))
-    sorted_values = np.asarray(values)[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        out[order[i : j + 1]] = (i + j) / 2
-        i = j + 1
-    return out
-
-
 def main(args: list[str]) -> int:
     out, models = Path(args[0]), [Path(m) for m in args[1:]]
     spec = load_spec(models[0])
@@ -98,27 +71,19 @@ def main(args: list[str]) -> int:
         rows = synthesize(commands, Path(tmp))
         report["clips"] = len(rows)
         for model in models:
-            heard = [
-                h == r["command"] for r, h in zip(rows, first_detections(model, rows), strict=True)
-            ]
-            voices = sorted({r["voice"] for r in rows})
-            by_voice = {
-                v: round(
-                    float(
-                        np.mean([h for r, h in zip(rows, heard, strict=True) if r["voice"] == v])
-                    ),
-                    4,
-                )
-                for v in voices
-            }
-            spec = json.loads((model / "model.json").read_text())
-            figures = spec["streaming_eval"]
+            detections = recognize(model, rows)
+            heard = [h[:1] == [r["command"]] for r, h in zip(rows, detections, strict=True)]
+            per_voice: dict[str, list[bool]] = {}
+            for r, h in zip(rows, heard, strict=True):
+                per_voice.setdefault(r["voice"], []).append(h)
+            meta = json.loads((model / "model.json").read_text())
+            figures = meta["streaming_eval"]
             val = figures["synthetic_validation"]["top1"]
             summary = {
-                "version": f"{spec['name']} {spec['version']}",
-                "threshold": spec["thresholds"]["default"],
+                "version": f"{meta['name']} {meta['version']}",
+                "threshold": meta["thresholds"]["default"],
                 "other_voices_heard": round(float(np.mean(heard)), 4),
-                "by_voice": by_voice,
+                "by_voice": {v: round(float(np.mean(h)), 4) for v, h in sorted(per_voice.items())},
                 "heldout_clean": figures["synthetic_heldout"]["top1"]["clean"],
                 "validation_clean": val["clean"],
                 "validation_mean": round(float(np.mean([val[c] for c in CONDITIONS])), 4),
@@ -128,7 +93,7 @@ def main(args: list[str]) -> int:
     other = [s["other_voices_heard"] for s in report["models"].values()]
     for key in ("heldout_clean", "validation_clean", "validation_mean"):
         theirs = [s[key] for s in report["models"].values()]
-        rho = float(np.corrcoef(ranks(other), ranks(theirs))[0, 1]) if len(models) > 2 else None
+        rho = float(spearmanr(other, theirs).statistic) if len(models) > 2 else None
         report[f"spearman_other_voices_vs_{key}"] = rho
         print(f"Spearman rho, the six other voices against {key}: {rho}")
     out.write_text(json.dumps(report, indent=1) + "\n")
