@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -252,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` or the like, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 128 + signal.SIGPIPE
 
 
 def _run(settings: Settings) -> int:

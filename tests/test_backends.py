@@ -1,6 +1,8 @@
 """Integer tensors in and out of the runtimes: quantize and dequantize with the model's own
 scale and zero point, over the whole int8 range."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -28,3 +30,56 @@ def test_quantize_rounds_and_saturates() -> None:
     assert got.tolist() == [23, 33, 12, 127, -128, -128]
     back = q.dequantize(got, np.zeros(6, np.float32))
     assert abs(back[1] - values[1]) <= scale / 2 + 1e-6
+
+
+OUT_SCALE = 4096.0
+
+
+def saturating_conv(path: Path, channels: int) -> float:
+    """A real INT8 QDQ ONNX file: one 1x1 convolution over `channels` inputs, every input and
+    weight at int8 127, scale 1. Returns the exact output, channels * 127 * 127, which needs
+    more than int16 for any two products added together (what a u8*s8 kernel without VNNI
+    does)."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    w = numpy_helper.from_array(np.full((1, channels, 1, 1), 127, np.int8), "w_q")
+    consts = [
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0, np.int8), "zero"),
+        numpy_helper.from_array(np.array(OUT_SCALE, np.float32), "out_scale"),
+        w,
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "one", "zero"], ["x_q"]),
+        helper.make_node("DequantizeLinear", ["x_q", "one", "zero"], ["x_dq"]),
+        helper.make_node("DequantizeLinear", ["w_q", "one", "zero"], ["w_dq"]),
+        helper.make_node("Conv", ["x_dq", "w_dq"], ["y"]),
+        helper.make_node("QuantizeLinear", ["y", "out_scale", "zero"], ["y_q"]),
+        helper.make_node("DequantizeLinear", ["y_q", "out_scale", "zero"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "saturating-conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, 4, 4])],
+        consts,
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return channels * 127.0 * 127.0
+
+
+def test_onnx_sessions_multiply_int8_exactly_where_fast_kernels_saturate(tmp_path: Path) -> None:
+    """onnxruntime fuses the QDQ pattern into an integer convolution. Its fast x86 kernel for
+    CPUs without VNNI adds u8*s8 products in pairs in int16 and saturates (the shipped model
+    then missed its own sample clips on an AVX2 EPYC); the daemon's sessions must give the
+    exact product on every CPU."""
+    pytest.importorskip("onnxruntime")
+    from edge_asr.backends import onnx_session
+
+    path = tmp_path / "saturating.onnx"
+    exact = saturating_conv(path, channels=32)
+    session = onnx_session(path)
+    (out,) = session.run(None, {"x": np.full((1, 32, 4, 4), 127.0, np.float32)})
+    assert exact / OUT_SCALE < 127  # fits the output's int8
+    expected = round(exact / OUT_SCALE) * OUT_SCALE  # the output's own int8 rounding
+    np.testing.assert_array_equal(out, np.full((1, 1, 4, 4), expected, np.float32))

@@ -120,6 +120,21 @@ def test_recognizes_the_shipped_samples(backend: str) -> None:
     assert heard == [[f.stem.replace("_", " ")] for f in files]
 
 
+def test_output_piped_into_head_ends_quietly() -> None:
+    """`edge-asr recognize --json *.wav | head -1`: a reader that stops early ends the command
+    with the shell's SIGPIPE status, not a traceback."""
+    files = sorted((MODEL / "samples").glob("*.wav"))
+    cmd = [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", *map(str, files)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + 13, stderr
+    assert first["file"] == str(files[0])
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr
+
+
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_recognizes_fresh_synthesized_speech(tmp_path: Path) -> None:
     """A voice held out of training (en-029 is a validation voice), two speaking rates.

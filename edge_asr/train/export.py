@@ -15,6 +15,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from ..backends import onnx_session
+
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
@@ -315,13 +317,8 @@ def run_tflite(path: Path, x: FloatArray) -> FloatArray:
 
 
 def run_onnx(path: Path, x: FloatArray) -> FloatArray:
-    """Logits for each window from onnxruntime on one thread (as on a device)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    """Logits for each window from onnxruntime, in a session made as the daemon makes it."""
+    sess = onnx_session(path, threads=1)
     name = sess.get_inputs()[0].name
     return np.stack([sess.run(None, {name: row[None]})[0][0] for row in x]).astype(np.float32)
 
