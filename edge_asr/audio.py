@@ -194,8 +194,129 @@ class SampleRing:
         return True
 
 
+class StreamPoller:
+    """Whole chunks from a PortAudio stream opened without a callback, taken when they are due.
+
+    No thread of ours wakes per buffer: the sound stack keeps the audio (the ALSA buffer, or the
+    sound server's queue) and the reader sleeps until the frames it wants should be there.
+
+    Audio lands a period at a time, once per period. The poller keeps a window (lo, hi] for
+    when the period that completed frame count `anchor` landed; every poll narrows it: seeing
+    `anchor + j` periods at time t means that period landed by t - j periods and not before
+    t - (j + 1) periods. The reader sleeps to just past the window's end, projected to the
+    period it needs, once the window is narrow, and to its middle (which halves it) before. A
+    period that lands outside the window (jitter, a sound card's clock drifting against ours)
+    starts a new window; one that is late is waited for in short doubling steps.
+    """
+
+    NARROW_S = 0.003  # a window this narrow is trusted
+    MARGIN_S = 0.0005  # wake this long after the window's end
+    WIDEN_S = 0.0002  # per read, each side: allowance for jitter and drift
+    STEP_S = 0.001  # first step while a period is late (doubles, up to MAX_STEP_S)
+    MAX_STEP_S = 0.02
+    FROZEN_S = 0.5  # a sleep this much longer than asked: the process was frozen, not the audio
+
+    def __init__(self, stream: Any, rate: int, period_frames: int, overflow_code: int) -> None:
+        self._stream = stream
+        self._period = period_frames
+        self._period_s = period_frames / rate
+        self._overflow_code = overflow_code
+        self._consumed = 0  # frames taken from the stream so far
+        self._window: tuple[int, float, float] | None = None  # anchor, lo, hi
+        self.overflows = 0
+
+    def available(self) -> int:
+        avail = int(self._stream.get_read_available())
+        if avail < 0:  # PyAudio passes PortAudio's error code through
+            raise MicrophoneLost(f"PortAudio error {avail}")
+        return avail
+
+    def discard(self) -> None:
+        """Throw away what has been captured so far."""
+        avail = self.available()
+        if avail:
+            self._take(avail)
+
+    def read_into(self, out: Int16Array, timeout_s: float) -> bool:
+        """Fill `out` completely, or return False when that much audio has not arrived within
+        timeout_s (nothing is consumed then)."""
+        need = out.shape[0]
+        deadline = time.monotonic() + timeout_s
+        if self._window is not None:
+            anchor, lo, hi = self._window
+            self._window = (anchor, lo - self.WIDEN_S, hi + self.WIDEN_S)
+        step, last = self.STEP_S, None  # last: (time, frames captured) at the previous poll
+        planned = None  # when the last sleep should have ended
+        while True:
+            avail = self.available()
+            now = time.monotonic()
+            if planned is not None and now - planned > self.FROZEN_S:
+                # The whole process stood still (a stopped job, a system stall): the sound
+                # stack's own thread is catching up too. Judge the stream from here on.
+                deadline = max(deadline, now + timeout_s)
+            captured = self._consumed + avail
+            consistent = self._observe(captured, now)
+            if not consistent and last is not None and captured > last[1]:
+                # landed since the previous poll: a new window (at most a period wide)
+                self._window = (captured, max(last[0], now - self._period_s), now)
+                consistent = True
+            if avail >= need:
+                data = self._take(need)
+                if data is not None:
+                    out[:] = np.frombuffer(data, dtype=np.int16)
+                    return True
+                continue
+            if now >= deadline:
+                return False
+            if consistent:
+                wake, step = self._wake_at(self._consumed + need), self.STEP_S
+            else:  # late, or nothing has landed yet: short steps, doubling
+                wake, step = now + step, min(2 * step, self.MAX_STEP_S)
+            last, planned = (now, captured), min(wake, deadline)
+            time.sleep(max(0.0, planned - now))
+
+    def _observe(self, captured: int, now: float) -> bool:
+        """Narrow the window with what a poll saw; False if the poll contradicts it (or there
+        is no window yet), which drops it."""
+        if self._window is None:
+            return False
+        anchor, lo, hi = self._window
+        j = (captured - anchor) // self._period  # whole periods landed since the anchor
+        lo, hi = max(lo, now - (j + 1) * self._period_s), min(hi, now - j * self._period_s)
+        if lo >= hi:
+            self._window = None
+            return False
+        self._window = (anchor, lo, hi)
+        return True
+
+    def _wake_at(self, target: int) -> float:
+        assert self._window is not None
+        anchor, lo, hi = self._window
+        ahead = -(-(target - anchor) // self._period) * self._period_s  # ceiling division
+        if hi - lo <= self.NARROW_S:
+            return hi + ahead + self.MARGIN_S
+        return (lo + hi) / 2 + ahead
+
+    def _take(self, frames: int) -> bytes | None:
+        self._consumed += frames
+        try:
+            return bytes(self._stream.read(frames, exception_on_overflow=True))
+        except OSError as exc:
+            if exc.errno != self._overflow_code:
+                raise MicrophoneLost(str(exc)) from None
+            self.overflows += 1  # PortAudio reports the gap once; the stream carries on
+            self._window = None
+            return None
+
+
 class MicrophoneSource:
-    """PyAudio callback capture into a ring; the reader resamples to the model's rate."""
+    """PyAudio capture; the reader resamples to the model's rate.
+
+    capture="poll" (default): the stream has no callback and the reading thread takes whole
+    chunks when they are due (StreamPoller), so nothing of ours wakes per buffer while the
+    reader waits for several. capture="callback": PortAudio's thread hands each buffer to a
+    Python callback that copies it into a ring, which the reader drains.
+    """
 
     def __init__(
         self,
@@ -207,6 +328,7 @@ class MicrophoneSource:
         stall_timeout_s: float,
         realtime_priority: int,
         max_read_chunks: int = 1,
+        capture: str = "poll",
     ) -> None:
         try:
             import pyaudio
@@ -214,7 +336,10 @@ class MicrophoneSource:
             raise AudioError(
                 "microphone capture needs PyAudio: pip install 'edge-asr[mic]'"
             ) from None
+        if capture not in ("poll", "callback"):
+            raise ValueError(f"capture must be 'poll' or 'callback', not {capture!r}")
         self.sample_rate_hz = sample_rate_hz
+        self.capture = capture
         self._pa = open_portaudio()
         try:
             index, name = find_device(self._pa, device)
@@ -222,11 +347,7 @@ class MicrophoneSource:
             self._rate = self._open_rate(index, open_rate_hz)
             chunk_len = self._rate * chunk_ms // 1000
             ring_len = int(self._rate * ring_s)
-            self._ring = SampleRing(ring_len)
-            # read(chunks) takes up to this many chunks at once, at most half the ring.
-            self._max_chunks = max(1, min(max_read_chunks, ring_len // 2 // chunk_len))
-            self._buffer = np.zeros(self._max_chunks * chunk_len, dtype=np.int16)
-            self._chunk = self._buffer[:chunk_len]
+            self._ring = SampleRing(ring_len) if capture == "callback" else None
             self._chunk_s = chunk_ms / 1000
             self._resampler = (
                 Resampler(self._rate, sample_rate_hz) if self._rate != sample_rate_hz else None
@@ -234,10 +355,10 @@ class MicrophoneSource:
             self._stall_timeout_s = stall_timeout_s
             self._started = False
             self._priority = realtime_priority
-            self.realtime: str | None = None  # set by the first callback: "fifo:N" or why not
+            self.realtime: str | None = None  # set by the capturing thread: "fifo:N" or why not
             self.status_overflows = 0
             self._calls, self._calls_since = 0, time.monotonic()
-            self._expected_rate = self._rate / self._chunk.shape[0]  # callbacks per second
+            self._expected_rate = self._rate / chunk_len  # callbacks per second
             self._continue = pyaudio.paContinue
             self._overflow_flag = pyaudio.paInputOverflow
             self._stream = self._pa.open(
@@ -246,20 +367,45 @@ class MicrophoneSource:
                 rate=self._rate,
                 input=True,
                 input_device_index=index,
-                frames_per_buffer=self._chunk.shape[0],
-                stream_callback=self._callback,
+                frames_per_buffer=chunk_len,
+                stream_callback=self._callback if capture == "callback" else None,
             )
             release_alsa_plugins()
+            if capture == "callback":
+                # read(chunks) takes up to this many chunks at once, at most half the ring.
+                fits = ring_len // 2 // chunk_len
+            else:
+                # The stream's own buffer holds what the reader has not taken yet; leave it a
+                # chunk of room (PortAudio's latency is that buffer less one period).
+                fits = int(self._stream.get_input_latency() / self._chunk_s + 1e-6)
+            self._max_chunks = max(1, min(max_read_chunks, fits))
+            self._buffer = np.zeros(self._max_chunks * chunk_len, dtype=np.int16)
+            self._chunk = self._buffer[:chunk_len]
+            self._poller = (
+                StreamPoller(self._stream, self._rate, chunk_len, pyaudio.paInputOverflowed)
+                if capture == "poll"
+                else None
+            )
         except OSError as exc:  # PortAudio reports a vanished or busy device as OSError
             self._pa.terminate()
             raise AudioError(f"cannot open input device {device!r}: {exc}") from None
         except Exception:
             self._pa.terminate()
             raise
-        log.info("capturing from %r at %d Hz, %d ms chunks", name, self._rate, chunk_ms)
+        log.info(
+            "capturing from %r at %d Hz, %d ms chunks (%s, up to %d ms per read)",
+            name,
+            self._rate,
+            chunk_ms,
+            capture,
+            self._max_chunks * chunk_ms,
+        )
 
     @property
     def overruns(self) -> int:
+        if self._poller is not None:
+            return self._poller.overflows
+        assert self._ring is not None
         return self._ring.overruns + self.status_overflows
 
     def _open_rate(self, index: int | None, wanted: int) -> int:
@@ -304,7 +450,7 @@ class MicrophoneSource:
             self._calls_since = now
         if status & self._overflow_flag:
             self.status_overflows += 1
-        if data:
+        if data and self._ring is not None:
             self._ring.write(np.frombuffer(data, dtype=np.int16))
         return None, self._continue
 
@@ -317,7 +463,22 @@ class MicrophoneSource:
         timeout_s = self._stall_timeout_s + (chunks - 1) * self._chunk_s
         if not self._started:
             timeout_s += 5.0
-        if not self._ring.read_into(out, timeout_s):
+        if self._poller is not None:
+            if self.realtime is None:  # this thread captures: it gets the priority
+                self.realtime = _request_fifo(self._priority)
+            try:
+                got = self._poller.read_into(out, timeout_s)
+            except MicrophoneLost as exc:
+                raise MicrophoneLost(f"{self.device_name!r}: {exc}") from None
+        else:
+            assert self._ring is not None
+            began = time.monotonic()
+            got = self._ring.read_into(out, timeout_s)
+            if not got and time.monotonic() - began > timeout_s + StreamPoller.FROZEN_S:
+                # The wait overran its timeout: the process was frozen (PortAudio's thread
+                # too), not the microphone. Give the stream its time again.
+                got = self._ring.read_into(out, timeout_s)
+        if not got:
             raise MicrophoneLost(f"no audio from {self.device_name!r} for {timeout_s:.1f} s")
         self._started = True
         if self._resampler is None:
@@ -326,7 +487,11 @@ class MicrophoneSource:
 
     def drain(self) -> None:
         """Forget the audio captured so far (what was said before a prompt, say)."""
-        self._ring.drain()
+        if self._poller is not None:
+            self._poller.discard()
+        else:
+            assert self._ring is not None
+            self._ring.drain()
 
     def close(self) -> None:
         try:

@@ -35,7 +35,18 @@ class AudioSettings(_Section):
         le=192000,
         description="Rate to open the device at; resampled to the model's",
     )
-    chunk_ms: int = Field(100, ge=10, le=1000, description="Audio delivered per callback")
+    chunk_ms: int = Field(
+        100,
+        ge=10,
+        le=1000,
+        description="Audio per PortAudio buffer; speech is read a chunk at a time",
+    )
+    capture: Literal["poll", "callback"] = Field(
+        "poll",
+        description="poll: the listening thread takes chunks from PortAudio's buffer when they are "
+        "due (least CPU); callback: PortAudio's thread hands every buffer to a Python callback "
+        "that fills a ring of ring_s",
+    )
     idle_read_ms: int = Field(
         300,
         ge=0,
@@ -43,9 +54,15 @@ class AudioSettings(_Section):
         description="In silence the listener wakes once per this much audio, not every chunk "
         "(less idle CPU; speech is still read chunk by chunk); 0 = every chunk",
     )
-    ring_s: float = Field(4.0, ge=0.5, le=60, description="Capture ring buffer length")
+    ring_s: float = Field(
+        4.0, ge=0.5, le=60, description="Ring buffer length for capture = callback"
+    )
     realtime_priority: int = Field(
-        10, ge=0, le=99, description="SCHED_FIFO priority of the capture thread; 0 = do not ask"
+        10,
+        ge=0,
+        le=99,
+        description="SCHED_FIFO priority of the capturing thread (the listener with capture = "
+        "poll, PortAudio's with callback); 0 = do not ask",
     )
     lock_memory: bool = Field(True, description="mlockall() so capture never waits on paging")
     stall_timeout_s: float = Field(

@@ -104,6 +104,7 @@ class Daemon:
             audio.stall_timeout_s,
             audio.realtime_priority,
             max_read_chunks=audio.idle_read_chunks,
+            capture=audio.capture,
         )
 
     # --- control from MQTT (publisher's network thread) -------------------------------------
@@ -145,7 +146,7 @@ class Daemon:
             self.spec.version,
             ", ".join(self.spec.commands),
         )
-        tick = min(STATUS_EVERY_S, (self._notifier.watchdog_s or 10.0) / 3)
+        tick = min(STATUS_EVERY_S, (self._notifier.watchdog_s or 3 * STATUS_EVERY_S) / 3)
         while not self._stop.wait(tick):
             self._report()
         self.state = State.STOPPING
@@ -218,7 +219,6 @@ class Daemon:
             # Opened before the model loaded, the microphone has been filling its ring: that
             # audio predates listening, and a slow start may have overrun the ring.
             mic.drain()
-            before = mic.overruns
             try:
                 self._listen(mic)
                 backoff = 0.5
@@ -233,20 +233,31 @@ class Daemon:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, audio.reopen_backoff_max_s)
             finally:
-                self.overruns += mic.overruns - before
                 mic.close()
                 self.recognizer.reset()
 
     def _listen(self, mic: MicrophoneSource) -> None:
         logged_rt: str | None = None
         idle_chunks = self.settings.audio.idle_read_chunks
+        overruns = mic.overruns  # drain() forgot what came before listening
         while not self._stop.is_set():
             chunk = mic.read(idle_chunks if self.recognizer.idle else 1)
             if chunk is None:
                 return
             self._heartbeat = time.monotonic()
+            if mic.overruns != overruns:
+                self.overruns += mic.overruns - overruns
+                overruns = mic.overruns
+                log.warning(
+                    "capture overrun: audio was lost (%d so far); the listener fell behind the "
+                    "device's buffer%s",
+                    self.overruns,
+                    ' (audio.capture = "callback" buffers ring_s)'
+                    if mic.capture == "poll"
+                    else "; raise audio.ring_s",
+                )
             if mic.realtime != logged_rt and mic.realtime is not None:
-                logged_rt = mic.realtime  # the callback sets it; it may later drop real time
+                logged_rt = mic.realtime  # set by the capturing thread; it may drop real time
                 if mic.realtime.startswith("fifo"):
                     log.info("capture thread scheduled %s", mic.realtime)
                 else:

@@ -139,6 +139,7 @@ def _open(audio: AudioSettings) -> MicrophoneSource:
         audio.ring_s,
         audio.stall_timeout_s,
         realtime_priority=0,  # a recording may wait; nothing else competes for the GIL here
+        capture=audio.capture,
     )
 
 

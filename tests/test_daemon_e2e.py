@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,15 +27,18 @@ def start_listening(
     broker: MosquittoBroker,
     mic: VirtualMic,
     daemons: Callable[..., Daemon],
+    env: dict[str, str] | None = None,
 ) -> tuple[Daemon, Subscriber, str]:
     """`edge-asr run` on `model` as device `name` (state in tmp_path/state), and a subscriber to
     all its topics, subscribed first so that nothing it publishes is missed."""
     base = f"edge-asr/{name}"
     sub = Subscriber(broker, [f"{base}/#"])
-    return daemons(model, broker, tmp_path / "state", name, mic.env()), sub, base
+    return daemons(model, broker, tmp_path / "state", name, {**mic.env(), **(env or {})}), sub, base
 
 
+@pytest.mark.parametrize("capture", ["poll", "callback"])
 def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
+    capture: str,
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
@@ -42,7 +47,13 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
     wav = burst_wav(tmp_path / "burst.wav", seed=5)
     build_tiny_model(tmp_path / "model")
     daemon, sub, base = start_listening(
-        tmp_path / "model", tmp_path, "e2e-tiny", mqtt_broker, virtual_mic, daemons
+        tmp_path / "model",
+        tmp_path,
+        f"e2e-tiny-{capture}",
+        mqtt_broker,
+        virtual_mic,
+        daemons,
+        {"EDGE_ASR_AUDIO__CAPTURE": capture},
     )
     try:
         status = sub.wait(f"{base}/status", timeout_s=20)
@@ -54,13 +65,18 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         payloads = [json.loads(m.payload) for m in commands]
         assert [p["command"] for p in payloads] == ["loud"] * 3
         assert len({p["id"] for p in payloads}) == 3
-        assert all(p["device_id"] == "e2e-tiny" and p["model"] == "tiny-test" for p in payloads)
+        assert all(
+            p["device_id"] == f"e2e-tiny-{capture}" and p["model"] == "tiny-test" for p in payloads
+        )
         assert all(0 <= p["latency_ms"] < 2000 for p in payloads)
         assert all(p["start_ts"] < p["end_ts"] <= time.time() for p in payloads)
-        # Named threads, so `top -H` / `ps -L` on a device show where the CPU goes.
+        # Named threads, so `top -H` / `ps -L` on a device show where the CPU goes. Polled,
+        # the listener captures itself; with a callback, PortAudio's thread is edge-asr-audio.
         tasks = Path(f"/proc/{daemon.proc.pid}/task").iterdir()
         names = {(task / "comm").read_text().strip() for task in tasks}
-        assert {"edge-asr-audio", "edge-asr-listen", "edge-asr-mqtt"} <= names, names
+        assert {"edge-asr-listen", "edge-asr-mqtt"} <= names, names
+        assert ("edge-asr-audio" in names) == (capture == "callback"), names
+        assert f"({capture}," in daemon.output, daemon.output  # the capture log line says which
         health = subprocess.run(
             [
                 sys.executable,
@@ -149,3 +165,45 @@ def test_shipped_model_hears_spoken_commands_through_the_microphone(
     finally:
         daemon.terminate()
         sub.close()
+
+
+@pytest.mark.parametrize("capture", ["poll", "callback"])
+def test_a_frozen_daemon_hears_what_was_said_meanwhile(
+    capture: str,
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """A system stall (swap storm, an SD card that hangs, a debugger) freezes every thread,
+    PulseAudio's client included, for longer than the stall timeout (2 s): the sound server
+    keeps the audio, and the daemon must hear it, not take the late audio for a lost
+    microphone and reopen it, throwing away what was said."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=7)
+    build_tiny_model(tmp_path / "model")
+    daemon, sub, base = start_listening(
+        tmp_path / "model",
+        tmp_path,
+        f"e2e-frozen-{capture}",
+        mqtt_broker,
+        virtual_mic,
+        daemons,
+        {"EDGE_ASR_AUDIO__CAPTURE": capture},
+    )
+    try:
+        sub.wait(f"{base}/status", timeout_s=20)
+        time.sleep(2.5)
+        for _ in range(2):
+            os.kill(daemon.proc.pid, signal.SIGSTOP)
+            virtual_mic.play(wav)
+            time.sleep(3.0)
+            os.kill(daemon.proc.pid, signal.SIGCONT)
+            time.sleep(2.0)
+        commands = sub.wait(f"{base}/command", count=2, timeout_s=20)
+        assert [json.loads(m.payload)["command"] for m in commands] == ["loud"] * 2
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+        code = daemon.terminate()
+        sub.close()
+    assert "microphone lost" not in daemon.output, daemon.output
+    assert code == 0, daemon.output
