@@ -224,8 +224,10 @@ class StreamPoller:
         self._consumed = 0  # frames taken from the stream so far
         self._window: tuple[int, float, float] | None = None  # anchor, lo, hi
         self.overflows = 0
+        self.polls = 0  # get_read_available() calls: about one per read once it has the rhythm
 
     def available(self) -> int:
+        self.polls += 1
         avail = int(self._stream.get_read_available())
         if avail < 0:  # PyAudio passes PortAudio's error code through
             raise MicrophoneLost(f"PortAudio error {avail}")
