@@ -216,8 +216,9 @@ class Daemon:
                 continue
             self._mic_name = mic.device_name
             self._set_state(State.RUNNING)
-            # Opened before the model loaded, the microphone has been filling its ring: that
-            # audio predates listening, and a slow start may have overrun the ring.
+            # Opened before the model loaded, the microphone has been filling its buffer (the
+            # ring, or PortAudio's when polled): that audio predates listening, and a slow
+            # start may have overrun it; neither is counted against the listener.
             mic.drain()
             try:
                 self._listen(mic)
