@@ -277,6 +277,10 @@ def write_card(spec: ModelSpec) -> Path:
         "if a command fires on its own.",
         "- `samples/` holds one held-out clip per command that this model recognizes: a smoke "
         "test for installs and images, chosen for being recognized, not an accuracy figure.",
+        "- `model.onnx` computes in INT8: on x86 CPUs without VNNI (AVX2 only) onnxruntime's "
+        "default kernel saturates and gives other scores. edge-asr sets onnxruntime's "
+        "`session.x64quantprecision` option; any other program that runs this file there "
+        "must set it too.",
         "",
     ]
     path = spec.folder / "CARD.md"
