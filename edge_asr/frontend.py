@@ -107,7 +107,8 @@ class LogMel:
         self._max_frames = max_frames_per_batch
         self._pending = np.zeros(win - hop + max_frames_per_batch * hop, dtype=np.float32)
         self._fill = 0
-        # Contiguous copy of the (overlapping) frames: BLAS is ~30x slower on the strided view.
+        # Contiguous copy of the (overlapping) frames: windowed in place, which the strided
+        # view of the pending samples cannot be.
         self._frames = np.zeros((max_frames_per_batch, win), dtype=np.float32)
         self._power = np.zeros((max_frames_per_batch, n_bins), dtype=np.float32)
         self._mel = np.zeros((max_frames_per_batch, params.n_mels), dtype=np.float32)
