@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,7 +33,43 @@ from .sdnotify import Notifier
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
-STATUS_EVERY_S = 5.0
+STATUS_EVERY_S = 5.0  # status line, watchdog, and status.json when something in it changed
+STATUS_HEARTBEAT_S = 20.0  # status.json rewritten unchanged (`edge-asr health` allows 30 s)
+
+
+class StatusFile:
+    """status.json, written atomically when its content changes and, unchanged, every
+    heartbeat_s: its updated_ts is the liveness `edge-asr health` checks, and a state directory
+    is often on an SD card, which a rewrite every few seconds would wear for nothing."""
+
+    def __init__(
+        self,
+        path: Path,
+        heartbeat_s: float = STATUS_HEARTBEAT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._heartbeat_s = heartbeat_s
+        self._clock = clock
+        self._written: tuple[dict[str, Any], float] | None = None  # content, clock()
+
+    def write(self, status: dict[str, Any]) -> bool:
+        """Write `status` plus updated_ts if it changed or the heartbeat is due; False if not
+        written (unchanged, or the disk refused: logged, and tried again next time)."""
+        now = self._clock()
+        if self._written is not None:
+            last, at = self._written
+            if last == status and now - at < self._heartbeat_s:
+                return False
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({**status, "updated_ts": time.time()}))
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+            return False
+        self._written = (dict(status), now)
+        return True
 
 
 class State(enum.Enum):
@@ -81,7 +118,7 @@ class Daemon:
         log.info("decoder: %s", self.recognizer.describe())
         state_dir = settings.outbox.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._status_path = state_dir / STATUS_FILE
+        self._status = StatusFile(state_dir / STATUS_FILE)
         self.outbox = Outbox(
             state_dir / "outbox.sqlite", settings.outbox.max_messages, settings.outbox.max_age_s
         )
@@ -181,7 +218,6 @@ class Daemon:
     def _write_status(self) -> None:
         status = {
             "state": self.state.value,
-            "updated_ts": time.time(),
             "pid": os.getpid(),
             "microphone": self._mic_name,
             "mqtt_connected": self.publisher.connected,
@@ -192,12 +228,7 @@ class Daemon:
             "mic_restarts": self.mic_restarts,
             "muted": self.muted,
         }
-        tmp = self._status_path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(status))
-            tmp.replace(self._status_path)
-        except OSError as exc:
-            log.warning("cannot write %s: %s", self._status_path, exc)
+        self._status.write(status)
 
     # --- capture + recognition thread ---------------------------------------------------------
     def _capture_loop(self) -> None:
