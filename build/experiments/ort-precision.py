@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from _usage import arguments
 
 from edge_asr.audio import read_wav
@@ -46,6 +45,8 @@ def cpu_flags() -> list[str]:
 
 
 def main() -> None:
+    import onnxruntime as ort  # after edge_asr, which turns its telemetry off
+
     out_path = arguments(__doc__, 0, 1)
     model = default_model_dir()
     spec = load_spec(model)
