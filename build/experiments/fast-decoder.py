@@ -67,6 +67,9 @@ class Rule:
         """(score per label, triggered per label) after one inference."""
         raise NotImplementedError
 
+    def fired(self, label: int) -> None:
+        """`label` was just detected (state a rule keeps per label starts again)."""
+
 
 class Mean(Rule):
     def __init__(self, n_labels: int, publishable: np.ndarray, k: int, t: float) -> None:
@@ -86,23 +89,20 @@ class Mean(Rule):
         return score, score >= self.t
 
 
-class Or(Rule):
+class Or(Mean):
+    """mean4 >= t4, or the mean of the last 2 of the same history >= t2."""
+
     def __init__(self, n_labels: int, publishable: np.ndarray, t2: float, t4: float) -> None:
-        super().__init__(n_labels, publishable)
-        self.t2, self.t4 = t2, t4
+        super().__init__(n_labels, publishable, 4, t4)
+        self.t2 = t2
         self.name = f"or t2={t2:.3f} t4={t4:.3f}"
 
     def floor(self) -> float:
-        return min(self.t2, self.t4)
-
-    def reset(self) -> None:
-        self.hist: list[np.ndarray] = []
+        return min(self.t2, self.t)
 
     def step(self, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.hist = [*self.hist[-3:], post]
-        m4 = np.mean(self.hist, axis=0)
-        m2 = np.mean(self.hist[-2:], axis=0)
-        return m4, (m2 >= self.t2) | (m4 >= self.t4)
+        m4, trig = super().step(post)
+        return m4, trig | (np.mean(self.hist[-2:], axis=0) >= self.t2)
 
 
 class Cusum(Rule):
@@ -120,6 +120,9 @@ class Cusum(Rule):
     def step(self, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.maximum(self.s + post - self.b, 0.0, out=self.s)
         return self.s, self.s >= self.h
+
+    def fired(self, label: int) -> None:
+        self.s[label] = 0.0
 
 
 class CusumOr(Cusum):
@@ -166,8 +169,7 @@ def replay(rule: Rule, events: list[Event]) -> list[tuple[int, float]]:
         armed[best] = False
         quiet_until = now + REFRACTORY_S
         found.append((best, now))
-        if isinstance(rule, Cusum):
-            rule.s[best] = 0.0
+        rule.fired(best)
     return found
 
 
