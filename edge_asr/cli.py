@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mqtt-host", help="broker host")
     run.add_argument("--mqtt-port", type=int, help="broker port")
     run.add_argument("--device-id", help="topic level naming this device (default hostname)")
-    run.add_argument("--state-dir", type=Path, help="where the outbox and status file live")
+    run.add_argument("--state-dir", type=Path, help="where the outbox (and status file) live")
+    run.add_argument("--status-dir", type=Path, help="where status.json lives, if not there")
 
     rec = command(
         "recognize",
@@ -164,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
     health = with_config(sub.add_parser("health", help="exit 0 if the running daemon is healthy"))
     health.add_argument("--state-dir", type=Path, help="the daemon's state directory")
+    health.add_argument("--status-dir", type=Path, help="the daemon's status directory, if set")
     health.add_argument("--max-age-s", type=float, default=30.0, help="status file freshness")
 
     from .bench import add_arguments as add_bench
@@ -190,6 +192,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "mqtt_port": ("mqtt", "port"),
         "device_id": ("mqtt", "device_id"),
         "state_dir": ("outbox", "state_dir"),
+        "status_dir": ("outbox", "status_dir"),
     }
     out: dict[str, Any] = {}
     for attr, (section, key) in mapping.items():
@@ -432,7 +435,7 @@ def _health(settings: Settings, max_age_s: float) -> int:
     from .daemon import read_status
 
     try:
-        status = read_status(settings.outbox.state_dir)
+        status = read_status(settings.outbox.status_folder)
     except (OSError, ValueError) as exc:
         print(f"unhealthy: no status ({exc})")
         return EX_FAIL

@@ -144,8 +144,18 @@ class MqttSettings(_Section):
 
 class OutboxSettings(_Section):
     state_dir: Path = Field(Path("/var/lib/edge-asr"), description="Holds outbox.sqlite")
+    status_dir: Path | None = Field(
+        None, description="Holds status.json (default: state_dir); a tmpfs such as /run/edge-asr"
+    )
     max_age_s: float = Field(86400.0, gt=0, description="Undelivered commands older are dropped")
     max_messages: int = Field(10000, ge=1, description="Oldest dropped beyond this many")
+
+    @property
+    def status_folder(self) -> Path:
+        """Where status.json is: status_dir, else state_dir. It is rewritten every 20 s (a new
+        file renamed over the old), which on an SD card is a handful of metadata blocks each
+        time; a tmpfs takes none (the systemd unit uses /run/edge-asr)."""
+        return self.status_dir or self.state_dir
 
 
 class Settings(BaseSettings):

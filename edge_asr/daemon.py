@@ -116,9 +116,15 @@ class Daemon:
             self.spec, backend, settings.decoder, settings.model.thresholds
         )
         log.info("decoder: %s", self.recognizer.describe())
-        state_dir = settings.outbox.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self._status = StatusFile(state_dir / STATUS_FILE)
+        state_dir, status_dir = settings.outbox.state_dir, settings.outbox.status_folder
+        folders = {state_dir: "outbox.state_dir"}
+        folders.setdefault(status_dir, "outbox.status_dir")
+        for folder, key in folders.items():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # the outbox then keeps commands in memory (and says so)
+                log.error("%s: cannot create %s: %s", key, folder, exc)
+        self._status = StatusFile(status_dir / STATUS_FILE)
         self.outbox = Outbox(
             state_dir / "outbox.sqlite", settings.outbox.max_messages, settings.outbox.max_age_s
         )
@@ -346,5 +352,6 @@ def _lock_memory() -> None:
         )
 
 
-def read_status(state_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((state_dir / STATUS_FILE).read_text()))
+def read_status(folder: Path) -> dict[str, Any]:
+    """The status a daemon last wrote into `folder` (its outbox.status_folder)."""
+    return dict(json.loads((folder / STATUS_FILE).read_text()))

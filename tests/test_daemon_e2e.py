@@ -46,14 +46,13 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
 ) -> None:
     wav = burst_wav(tmp_path / "burst.wav", seed=5)
     build_tiny_model(tmp_path / "model")
+    env = {"EDGE_ASR_AUDIO__CAPTURE": capture}
+    # One run also keeps status.json apart from the outbox, as the systemd unit does (/run).
+    status_dir = tmp_path / ("run" if capture == "callback" else "state")
+    if capture == "callback":
+        env["EDGE_ASR_OUTBOX__STATUS_DIR"] = str(status_dir)
     daemon, sub, base = start_listening(
-        tmp_path / "model",
-        tmp_path,
-        f"e2e-tiny-{capture}",
-        mqtt_broker,
-        virtual_mic,
-        daemons,
-        {"EDGE_ASR_AUDIO__CAPTURE": capture},
+        tmp_path / "model", tmp_path, f"e2e-tiny-{capture}", mqtt_broker, virtual_mic, daemons, env
     )
     try:
         status = sub.wait(f"{base}/status", timeout_s=20)
@@ -77,6 +76,7 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         assert {"edge-asr-listen", "edge-asr-mqtt"} <= names, names
         assert ("edge-asr-audio" in names) == (capture == "callback"), names
         assert f"({capture}," in daemon.output, daemon.output  # the capture log line says which
+        where = ("--status-dir", str(status_dir)) if capture == "callback" else ()
         health = subprocess.run(
             [
                 sys.executable,
@@ -85,12 +85,15 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
                 "health",
                 "--state-dir",
                 str(tmp_path / "state"),
+                *where,
             ],
             capture_output=True,
             text=True,
             timeout=30,
         )
         assert health.returncode == 0, health.stdout
+        assert (tmp_path / "state" / "status.json").exists() == (capture == "poll")
+        assert (tmp_path / "state" / "outbox.sqlite").exists()
     finally:
         code = daemon.terminate()
         sub_status = sub.on(f"{base}/status")

@@ -543,6 +543,40 @@ def test_disk_full_keeps_publishing_live_and_reports_degraded(
     assert "Traceback" not in daemon.output
 
 
+@pytest.mark.mqtt
+@pytest.mark.pulse
+def test_state_dir_that_cannot_be_created_names_the_key_and_keeps_listening(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    tiny_model: Path,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """outbox.state_dir under a regular file (ENOTDIR, even for root), status.json elsewhere
+    (outbox.status_dir, as under systemd): the daemon starts, says which key is wrong, and
+    publishes live from a memory outbox."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    state, status_dir = blocker / "state", tmp_path / "run"
+    device = f"nodir-{uuid.uuid4().hex[:6]}"
+    command_topic = f"edge-asr/{device}/command"
+    sub = Subscriber(mqtt_broker, [command_topic])
+    env = {**virtual_mic.env(), "EDGE_ASR_OUTBOX__STATUS_DIR": str(status_dir)}
+    daemon = daemons(tiny_model, mqtt_broker, state, device, env)
+    try:
+        daemon.wait_line(f"outbox.state_dir: cannot create {state}")
+        wait_for(lambda: read_status(status_dir).get("mqtt_connected"), 20, "daemon connected")
+        time.sleep(2.5)
+        virtual_mic.play(burst_wav(tmp_path))
+        sub.wait(command_topic, count=1, timeout_s=15)
+        status = wait_for(lambda: (s := read_status(status_dir)).get("detections") and s, 12, "")
+        assert status["outbox_degraded"] is True
+        assert daemon.terminate() == 0, daemon.output
+    finally:
+        sub.close()
+    assert "Traceback" not in daemon.output
+
+
 # -- 5. wrong credentials -------------------------------------------------------------------------
 
 
