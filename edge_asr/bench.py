@@ -24,6 +24,17 @@ import numpy.typing as npt
 
 from .config import Settings
 
+SPEECH_END_WITHIN_DB = 26.0  # 5 % of the loudest frame's RMS
+
+
+def speech_end_s(path: Path, sample_rate_hz: int) -> float:
+    """When a clip's speech ends, as every latency figure counts from: the end of its last
+    10 ms frame within SPEECH_END_WITHIN_DB of its loudest."""
+    from .audio import read_wav, speech_span
+
+    audio = read_wav(path, sample_rate_hz)
+    return speech_span(audio, sample_rate_hz, within_db=SPEECH_END_WITHIN_DB)[1] / sample_rate_hz
+
 
 def thread_times(pid: int | str = "self") -> dict[str, tuple[float, int]]:
     """(CPU seconds, context switches) per thread name of a process, summed over threads of the

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_asr.audio import read_wav, speech_span
+from edge_asr.audio import read_wav
+from edge_asr.bench import speech_end_s
 from edge_asr.calibrate import Event
 from edge_asr.model import ModelSpec, default_model_dir, is_internal, load_spec
 from edge_asr.train.cli import NEGATIVE_MINUTES, VALIDATION_STREAMS
@@ -198,10 +199,6 @@ def stream_detections(rule: Rule, parts: list[tuple[float, list[Event]]]) -> int
     return len(replay(rule, kept))
 
 
-def speech_end_s(path: str, rate: int) -> float:
-    return speech_span(read_wav(Path(path), rate), rate, within_db=26.0)[1] / rate
-
-
 def trace_all(spec: ModelSpec, dataset: Path, streams: Path) -> dict[str, Any]:
     """Posterior traces of every input; kept in /tmp because tracing takes minutes."""
     path = Path(f"/tmp/edge-asr-fast-decoder-{spec.name}-{spec.version}.pkl")
@@ -240,7 +237,7 @@ def clip_scores(rule: Rule, spec: ModelSpec, clips: list[Trace], latency: bool) 
             ok = bool(found) and spec.labels[found[0][0]] == c.label
             hits.append(ok)
             if ok and latency and snr is None:
-                lat.append(1000 * (found[0][1] - speech_end_s(c.source, rate)))
+                lat.append(1000 * (found[0][1] - speech_end_s(Path(c.source), rate)))
         out[cond] = round(100 * float(np.mean(hits)), 1)
     unknown = [c for c in clips if c.label == "_unknown_" and c.snr_db is None]
     accepted = [bool(replay(rule, c.events)) for c in unknown]
