@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mqtt-port", type=int, help="broker port")
     run.add_argument("--device-id", help="topic level naming this device (default hostname)")
     run.add_argument("--state-dir", type=Path, help="where the outbox (and status file) live")
-    run.add_argument("--status-dir", type=Path, help="where status.json lives, if not there")
+    run.add_argument(
+        "--status-dir", type=Path, help="where status.json lives (default: the state directory)"
+    )
 
     rec = command(
         "recognize",
@@ -165,7 +167,9 @@ def _parser() -> argparse.ArgumentParser:
 
     health = with_config(sub.add_parser("health", help="exit 0 if the running daemon is healthy"))
     health.add_argument("--state-dir", type=Path, help="the daemon's state directory")
-    health.add_argument("--status-dir", type=Path, help="the daemon's status directory, if set")
+    health.add_argument(
+        "--status-dir", type=Path, help="where the daemon writes status.json (default: state dir)"
+    )
     health.add_argument("--max-age-s", type=float, default=30.0, help="status file freshness")
 
     from .bench import add_arguments as add_bench
