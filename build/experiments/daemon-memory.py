@@ -18,16 +18,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import socket
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from _live import ready_daemon
 from _usage import arguments
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def status_mb(pid: int) -> dict[str, float]:
@@ -49,30 +46,13 @@ def by_mapping(pid: int) -> dict[str, float]:
 
 
 def main(backend: str, extra_env: dict[str, str]) -> dict[str, object]:
-    # Imported here, so that `imports` measures a fresh interpreter.
-    sys.path.insert(0, str(ROOT / "tests"))
-    from daemon_proc import Daemon
-    from mqtt_broker import MosquittoBroker
-    from pulse_mic import VirtualMic
-
     from edge_asr.model import default_model_dir
 
-    VirtualMic.ensure_server()
-    model = default_model_dir()
-    mic = VirtualMic()
-    mic.create()
-    work = Path(tempfile.mkdtemp(prefix="daemon-memory-"))
-    broker = MosquittoBroker(work / "broker")
-    broker.start()
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(work / "notify.sock"))
-    env = {**mic.env(), "NOTIFY_SOCKET": str(work / "notify.sock"), **extra_env}
-    started = time.monotonic()
-    daemon = Daemon(model, broker, work / "state", "memory", env, "--backend", backend)
-    peaks: list[tuple[float, float]] = []  # (seconds since exec, new peak MB)
+    peaks: list[tuple[float, float]] = []  # (seconds since exec, each new peak 5 MB up)
     done = threading.Event()
 
-    def sample() -> None:
+    def sample(daemon: Any) -> None:
+        started = time.monotonic()
         while not done.is_set():
             try:
                 hwm = status_mb(daemon.proc.pid)["VmHWM"]
@@ -82,38 +62,28 @@ def main(backend: str, extra_env: dict[str, str]) -> dict[str, object]:
                 peaks.append((round(time.monotonic() - started, 2), hwm))
             time.sleep(0.01)
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        notify.settimeout(30)
-        while b"READY=1" not in notify.recv(4096):
-            pass
-        ready_s = round(time.monotonic() - started, 2)
+    def start_sampling(daemon: Any) -> None:
+        threading.Thread(target=sample, args=(daemon,), daemon=True).start()
+
+    flags = ("--backend", backend)
+    with ready_daemon("memory", extra_env, *flags, on_start=start_sampling) as (daemon, mic, ready):
         at_ready = status_mb(daemon.proc.pid)
         time.sleep(4)
-        for clip in sorted((model / "samples").glob("*.wav"))[:5]:
+        for clip in sorted((default_model_dir() / "samples").glob("*.wav"))[:5]:
             mic.play(clip)
             time.sleep(0.8)
         time.sleep(1)
         done.set()
-        sampler.join()
         pid = daemon.proc.pid
-        result = {
+        return {
             "backend": backend,
             "env": extra_env,
-            "ready_s": ready_s,
+            "ready_s": round(ready, 2),
             "at_ready_mb": at_ready,
             "after_speech_mb": status_mb(pid),
             "peak_mb_every_5": peaks,
             "top_mappings_mb": by_mapping(pid),
         }
-    finally:
-        done.set()
-        daemon.terminate()
-        broker.stop()
-        mic.remove()
-        notify.close()
-    return result
 
 
 IMPORT_ORDER = (

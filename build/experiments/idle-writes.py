@@ -13,49 +13,27 @@ NAME=VALUE pairs go into the daemon's environment, e.g. EDGE_ASR_OUTBOX__STATUS_
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _live import ready_daemon
 from _usage import arguments
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from daemon_proc import Daemon  # noqa: E402
-from mqtt_broker import MosquittoBroker  # noqa: E402
-from pulse_mic import VirtualMic  # noqa: E402
-
-from edge_asr.model import default_model_dir  # noqa: E402
 
 TRACED = "write,pwrite64,writev,openat,rename,renameat,renameat2,unlink,mkdir"
 
 
 def io(pid: int) -> dict[str, int]:
-    return {k: int(v) for k, v in (line.split(": ") for line in open(f"/proc/{pid}/io"))}
+    lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+    return {k: int(v) for k, v in (line.split(": ") for line in lines)}
 
 
 def main(seconds: float, extra_env: dict[str, str]) -> dict[str, object]:
-    VirtualMic.ensure_server()
-    mic = VirtualMic()
-    mic.create()
-    work = Path(tempfile.mkdtemp(prefix="idle-writes-"))
-    broker = MosquittoBroker(work / "broker")
-    broker.start()
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(work / "notify.sock"))
-    env = {**mic.env(), "NOTIFY_SOCKET": str(work / "notify.sock"), **extra_env}
-    daemon = Daemon(default_model_dir(), broker, work / "state", "idle", env, "--backend", "onnx")
-    try:
-        notify.settimeout(30)
-        while b"READY=1" not in notify.recv(4096):
-            pass
+    with ready_daemon("idle-writes", extra_env, "--backend", "onnx") as (daemon, _, _):
         time.sleep(10)
         pid = daemon.proc.pid
-        trace = work / "strace.txt"
+        trace = Path(tempfile.mkdtemp(prefix="idle-writes-")) / "strace.txt"
         before = io(pid)
         tracer = subprocess.Popen(["strace", "-f", "-y", "-p", str(pid), "-e", f"trace={TRACED}",
                                    "-o", str(trace)], stderr=subprocess.DEVNULL)  # fmt: skip
@@ -63,17 +41,12 @@ def main(seconds: float, extra_env: dict[str, str]) -> dict[str, object]:
         tracer.terminate()
         tracer.wait()
         after = io(pid)
-        files = [
-            line.split("<", 1)[1].split(">", 1)[0]
-            for line in trace.read_text().splitlines()
-            if line.split()[1].startswith(("write(", "pwrite64(", "writev(")) and "<" in line
-        ]
-        files = [f for f in files if f.startswith("/")]  # not sockets, pipes or memfds
-    finally:
-        daemon.terminate()
-        broker.stop()
-        mic.remove()
-        notify.close()
+    files = [
+        line.split("<", 1)[1].split(">", 1)[0]
+        for line in trace.read_text().splitlines()
+        if line.split()[1].startswith(("write(", "pwrite64(", "writev(")) and "<" in line
+    ]
+    files = [f for f in files if f.startswith("/")]  # not sockets, pipes or memfds
     return {
         "seconds": seconds,
         "env": extra_env,
