@@ -29,6 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from edge_asr.backends import onnx_session
 from edge_asr.model import default_model_dir
 from edge_asr.train import export, nets
+from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
 HERE = Path(__file__).resolve().parent
 
@@ -101,7 +102,7 @@ def timers(onnx_path: Path, tflite_path: Path) -> dict[str, Any]:
 
 def main(width: float, out: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
-    s, test, _ = load(Path.home() / ".cache/edge-asr", 3)
+    s, test, _ = load(DEFAULT_CACHE_DIR, 3)
     torch.manual_seed(0)
     net = _bc_module().BCResNet(len(s.labels), s.n_mels, width=width)
     net.norm.set_stats(s.train.x)
