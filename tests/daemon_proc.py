@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from mqtt_broker import MosquittoBroker
+from pulse_mic import VirtualMic
 from repo import ROOT
 
 
@@ -84,3 +90,46 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+class Running(NamedTuple):
+    daemon: Daemon
+    mic: VirtualMic
+    broker: MosquittoBroker
+    ready_s: float  # from exec to READY=1
+
+
+@contextmanager
+def ready_daemon(
+    model: Path,
+    device_id: str,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    on_start: Callable[[Daemon], None] | None = None,
+) -> Iterator[Running]:
+    """`edge-asr run` on a new virtual microphone and a new loopback mosquitto, yielded once it
+    has sent READY=1 to its notify socket (as systemd hears it). `on_start(daemon)` runs right
+    after exec. The daemon, broker and microphone are stopped and removed on exit (bench-live
+    and the live probes under build/experiments start the daemon this way)."""
+    mic = VirtualMic()
+    mic.create()
+    work = Path(tempfile.mkdtemp(prefix=f"{device_id}-"))
+    broker = MosquittoBroker(work / "broker")
+    broker.start()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(work / "notify.sock"))
+    env = {**mic.env(), "NOTIFY_SOCKET": str(work / "notify.sock"), **(env or {})}
+    started = time.monotonic()
+    daemon = Daemon(model, broker, work / "state", device_id, env, *flags)
+    try:
+        if on_start is not None:
+            on_start(daemon)
+        notify.settimeout(30)
+        while b"READY=1" not in notify.recv(4096):
+            pass
+        yield Running(daemon, mic, broker, time.monotonic() - started)
+    finally:
+        daemon.terminate()
+        broker.stop()
+        mic.remove()
+        notify.close()

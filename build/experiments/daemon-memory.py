@@ -66,7 +66,8 @@ def main(backend: str, extra_env: dict[str, str]) -> dict[str, object]:
         threading.Thread(target=sample, args=(daemon,), daemon=True).start()
 
     flags = ("--backend", backend)
-    with ready_daemon("memory", extra_env, *flags, on_start=start_sampling) as (daemon, mic, ready):
+    with ready_daemon("memory", extra_env, *flags, on_start=start_sampling) as live:
+        daemon, mic, ready = live.daemon, live.mic, live.ready_s
         at_ready = status_mb(daemon.proc.pid)
         time.sleep(4)
         for clip in sorted((default_model_dir() / "samples").glob("*.wav"))[:5]:

@@ -30,7 +30,8 @@ def io(pid: int) -> dict[str, int]:
 
 
 def main(seconds: float, extra_env: dict[str, str]) -> dict[str, object]:
-    with ready_daemon("idle-writes", extra_env, "--backend", "onnx") as (daemon, _, _):
+    with ready_daemon("idle-writes", extra_env, "--backend", "onnx") as live:
+        daemon = live.daemon
         time.sleep(10)
         pid = daemon.proc.pid
         trace = Path(tempfile.mkdtemp(prefix="idle-writes-")) / "strace.txt"
