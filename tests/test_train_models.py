@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from edge_asr.frontend import FrontendParams, log_mel
 from edge_asr.model import load_spec
@@ -200,12 +201,13 @@ def test_random_eq_colours_every_frame_alike_within_its_bound() -> None:
     assert float(out.min()) >= float(np.float32(floor))  # the floor as the features hold it
 
 
-def test_random_eq_off_keeps_the_recipe_and_its_cache_keys() -> None:
+@pytest.mark.parametrize("field, value", [("eq_db", 12.0), ("word_aux", 0.5), ("focal_gamma", 2.0)])
+def test_training_options_off_keep_the_recipe_and_its_cache_keys(field: str, value: float) -> None:
     from edge_asr.train import recipe
 
     cfg = fit.TrainConfig()
-    assert "eq_db" not in recipe._cfg_key(cfg)  # runs from before the field keep their caches
-    assert recipe._cfg_key(replace(cfg, eq_db=12.0))["eq_db"] == 12.0
+    assert field not in recipe._cfg_key(cfg)  # runs from before the field keep their caches
+    assert recipe._cfg_key(replace(cfg, **{field: value}))[field] == value
 
 
 def test_warp_without_the_frontend_is_refused(fake_dataset: Path) -> None:
@@ -213,6 +215,55 @@ def test_warp_without_the_frontend_is_refused(fake_dataset: Path) -> None:
     student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
     cfg = fit.TrainConfig(epochs=1, batch_size=32, warp=0.1)
     with pytest.raises(ValueError, match=r"warp 0\.1 needs the frontend"):
+        fit.fit(student, train, train, cfg, name="student", progress=False)
+
+
+def test_focal_loss_weighs_the_windows_the_network_gets_wrong() -> None:
+    """focal_gamma 0 is the plain loss; above it a window already right counts less, one still
+    wrong nearly as much as before."""
+    logits = torch.tensor([[6.0, 0.0, 0.0], [0.0, 6.0, 0.0]])  # both say class of row
+    target = F.one_hot(torch.tensor([0, 0]), 3).float()  # the first right, the second wrong
+    w = torch.ones(1)
+    plain = fit.TrainConfig()
+    per_window = [fit._loss(logits[i : i + 1], target[i : i + 1], w, None, plain) for i in range(2)]
+    focal = replace(plain, focal_gamma=2.0)
+    scaled = [fit._loss(logits[i : i + 1], target[i : i + 1], w, None, focal) for i in range(2)]
+    assert torch.allclose(
+        fit._loss(logits, target, torch.ones(2), None, plain), sum(per_window) / 2
+    )
+    assert float(scaled[0] / per_window[0]) < 1e-4  # p = 0.995: (1 - p)^2
+    assert float(scaled[1] / per_window[1]) > 0.99  # p = 0.0025
+
+
+def test_word_aux_trains_a_head_that_leaves_the_network_as_it_was(fake_dataset: Path) -> None:
+    """word_aux adds a cross-entropy on Split.word through a layer of its own: the loss carries
+    it, and the trained student has the same parameters and no hook left on its head."""
+    torch.set_num_threads(1)
+    train = fit.load_split(fake_dataset, "train")
+    val = fit.load_split(fake_dataset, "val")
+    # two "words" in each label: the parity of the window's index
+    words = replace(train, word=train.y.long() * 2 + torch.arange(len(train)) % 2)
+    cfg = fit.TrainConfig(epochs=1, batch_size=32, lr=1e-2, seed=0)
+    runs = {}
+    for weight in (0.0, 1.0):
+        student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
+        student.norm.set_stats(train.x)
+        keys = set(student.state_dict())
+        result = fit.fit(
+            student, words, val, replace(cfg, word_aux=weight), name="s", progress=False
+        )
+        assert set(student.state_dict()) == keys
+        assert not student.head._forward_pre_hooks
+        runs[weight] = result.history[0]["loss"]
+    # the word term is at least ln 2 nats of a coin it cannot call, on top of the same task
+    assert runs[1.0] > runs[0.0] + 0.5
+
+
+def test_word_aux_without_word_labels_is_refused(fake_dataset: Path) -> None:
+    train = fit.load_split(fake_dataset, "train")
+    student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
+    cfg = fit.TrainConfig(epochs=1, batch_size=32, word_aux=0.5)
+    with pytest.raises(ValueError, match=r"word_aux 0\.5 needs Split\.word"):
         fit.fit(student, train, train, cfg, name="student", progress=False)
 
 

@@ -30,6 +30,9 @@ class Split:
     x: torch.Tensor  # float32 (N, T, F) log-mel
     y: torch.Tensor  # int64 (N,)
     snr_db: npt.NDArray[np.float32]  # NaN = clean
+    # int64 (N,): which word each window holds, for TrainConfig.word_aux: a command or silence
+    # as in y, each unknown word its own class from len(labels) up. None: not known.
+    word: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -68,6 +71,14 @@ class TrainConfig:
     # spectrum gets a smooth random gain curve across the mel bands, at most eq_db dB either
     # way, fresh every batch, as another microphone, room or vocal tract would colour it; 0 off.
     eq_db: float = 0.0
+    # Auxiliary word identity: weight of a second cross-entropy, on which word a window holds
+    # (every unknown word its own class; Split.word), from the features the head reads, through
+    # a linear layer that exists only during training; the trained network is unchanged. 0 off.
+    word_aux: float = 0.0
+    # Focal loss (Lin et al. 2017): each window's cross-entropy scaled by (1 - p)^focal_gamma,
+    # p the probability the network gives its (smoothed) target, so windows it already gets
+    # right count less and the hard ones (near-miss words, unusual voices) more; 0 off.
+    focal_gamma: float = 0.0
     balance_power: float = 0.5  # class weight (1/count)**power: 0 none, 1 fully balanced
     patience: int = 4  # epochs without val improvement before stopping
     # Which validation figure picks the best epoch: "top1", or "balanced" (mean per-class
@@ -221,7 +232,10 @@ def _loss(
     cfg: TrainConfig,
 ) -> torch.Tensor:
     """Weighted soft-target CE, plus alpha * T^2 * KL(teacher_T || student_T) when distilling."""
-    ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
+    log_p = F.log_softmax(logits, dim=1)
+    ce = -(target * log_p).sum(1)
+    if cfg.focal_gamma > 0:  # (1 - p of the target)^gamma: easy windows count less
+        ce = ce * (1 - (target * log_p.exp()).sum(1)).clamp_min(0).pow(cfg.focal_gamma)
     loss = (sample_w * ce).sum() / sample_w.sum()
     if teacher_prob is None or cfg.kd_alpha <= 0.0:
         return loss
@@ -231,6 +245,36 @@ def _loss(
     # T^2 keeps the gradient scale of the soft term comparable to CE as T changes (Hinton 2015).
     kd = (sample_w * kl).sum() / sample_w.sum() * (t * t)
     return cfg.kd_alpha * kd + (1.0 - cfg.kd_alpha) * loss
+
+
+class _WordHead(nn.Module):
+    """Training-only linear layer that reads what the model's `head` reads (caught by a hook)
+    and predicts Split.word; its loss is added to the model's (TrainConfig.word_aux)."""
+
+    def __init__(self, model: nn.Module, train: Split, cfg: TrainConfig, name: str) -> None:
+        super().__init__()
+        head = getattr(model, "head", None)
+        if train.word is None or not isinstance(head, nn.Linear):
+            raise ValueError(f"{name}: word_aux {cfg.word_aux} needs Split.word and a Linear head")
+        if cfg.mixup_alpha > 0:
+            raise ValueError(f"{name}: word_aux and mixup together are not supported")
+        self.word = train.word
+        self.layer = nn.Linear(head.in_features, int(train.word.max()) + 1)
+        self.seen: torch.Tensor | None = None
+        self._hook = head.register_forward_pre_hook(self._catch)
+
+    def _catch(self, _mod: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self.seen = inputs[0]
+
+    def loss(self, idx: torch.Tensor, sample_w: torch.Tensor, smoothing: float) -> torch.Tensor:
+        assert self.seen is not None
+        ce = F.cross_entropy(
+            self.layer(self.seen), self.word[idx], reduction="none", label_smoothing=smoothing
+        )
+        return (sample_w * ce).sum() / sample_w.sum()
+
+    def close(self) -> None:
+        self._hook.remove()
 
 
 def epochs_for_samples(n_train: int, budget_samples: int, max_epochs: int) -> int:
@@ -274,7 +318,9 @@ def fit(
     weights = class_weights(train.y, n_labels, cfg.balance_power)
     fill = train.x.mean(dim=(0, 1))
     steps = max(1, len(train) // cfg.batch_size)  # drop the ragged last batch
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    words = _WordHead(model, train, cfg, name) if cfg.word_aux > 0 else None
+    params = list(model.parameters()) + (list(words.parameters()) if words is not None else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15
     )
@@ -331,6 +377,8 @@ def fit(
                 with torch.no_grad():
                     soft = F.softmax(live(x) / cfg.kd_temperature, dim=1)
             loss = _loss(model(x), target, sample_w, soft, cfg)
+            if words is not None:
+                loss = loss + cfg.word_aux * words.loss(idx, sample_w, cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -367,6 +415,8 @@ def fit(
                 log.info("%s: early stop after epoch %d (best %d)", name, epoch, best_epoch)
                 break
     seconds = time.perf_counter() - started
+    if words is not None:
+        words.close()
     model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format).eval()
     return FitResult(

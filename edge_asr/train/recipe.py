@@ -186,7 +186,7 @@ def _best_val(result: dict[str, Any], select_on: str) -> float:
 def _cfg_key(cfg: fit.TrainConfig) -> dict[str, Any]:
     """A stage config for cache keys: fields added since 1.1.0 count only when set away from
     their default, so caches of earlier runs stay valid."""
-    return stable_dict(cfg, ("select_on", "warp", "eq_db"))
+    return stable_dict(cfg, ("select_on", "warp", "eq_db", "word_aux", "focal_gamma"))
 
 
 def _package_versions() -> dict[str, str]:
