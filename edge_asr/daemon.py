@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 STATUS_EVERY_S = 5.0  # status line, watchdog, and status.json when something in it changed
+MIC_SETTLED_S = 10.0  # a microphone lost after listening this long is reopened at once
 STATUS_HEARTBEAT_S = 20.0  # status.json rewritten unchanged (`edge-asr health` allows 30 s)
 
 
@@ -253,17 +254,25 @@ class Daemon:
                 continue
             self._mic_name = mic.device_name
             self._set_state(State.RUNNING)
-            # Opened before the model loaded, the microphone has been filling its buffer (the
-            # ring, or PortAudio's when polled): that audio predates listening, and a slow
-            # start may have overrun it; neither is counted against the listener.
-            mic.drain()
+            opened = time.monotonic()
             try:
+                # Opened before the model loaded, the microphone has been filling its buffer
+                # (the ring, or PortAudio's when polled): that audio predates listening, and a
+                # slow start may have overrun it; neither is counted against the listener.
+                mic.drain()
                 self._listen(mic)
                 backoff = 0.5
             except AudioError as exc:
                 self.mic_restarts += 1
-                log.warning("microphone lost: %s; reopening", exc)
                 self._set_state(State.RESTARTING)
+                if time.monotonic() - opened >= MIC_SETTLED_S:  # it worked a while: at once
+                    log.warning("microphone lost: %s; reopening", exc)
+                    backoff = 0.5
+                else:  # one that fails as soon as it opens is retried with backoff
+                    log.warning("microphone lost: %s; reopening in %.1f s", exc, backoff)
+                    self._heartbeat = time.monotonic()
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, audio.reopen_backoff_max_s)
             except Exception:  # a bug in a stage must not silently end recognition
                 self.mic_restarts += 1
                 log.exception("recognition failed; restarting capture in %.1f s", backoff)
@@ -306,7 +315,7 @@ class Daemon:
             if not detections:
                 continue
             now = time.time()
-            fed_s = self.recognizer.times.audio_s
+            fed_s = self.recognizer.fed_s  # stream time, as detections are: restarts on reopen
             for detection in detections:
                 self._emit(detection, now - (fed_s - detection.end_s), now, muted)
 

@@ -66,6 +66,7 @@ class Recognizer:
         self._ring = np.full((2 * frames, params.n_mels), np.log(params.log_floor), np.float32)
         self._write = 0
         self._frames_seen = 0
+        self.fed_s = 0.0  # audio fed since the stream began (times.audio_s: since start-up)
         self.timing = timing = decoder_timing(settings, spec)
         if timing != spec.timing:
             log.warning(
@@ -125,13 +126,16 @@ class Recognizer:
         self._ring.fill(np.log(self.spec.frontend.log_floor))
         self._quiet_row.fill(np.log(self.spec.frontend.log_floor))
         self._frames_seen = 0
+        self.fed_s = 0.0
         self._since_infer = 0
         self._last_loud_s = -np.inf
         self._gate_open = False
         self.decoder.reset(new_stream=True)
 
     def feed(self, chunk: npt.NDArray[Any]) -> list[Detection]:
-        self.times.audio_s += chunk.shape[0] / self.spec.frontend.sample_rate_hz
+        seconds = chunk.shape[0] / self.spec.frontend.sample_rate_hz
+        self.fed_s += seconds
+        self.times.audio_s += seconds
         t0 = time.perf_counter()
         if self._silent(chunk):
             # Idle path: the window holds no loud frame and this chunk adds none, so the gate

@@ -129,6 +129,12 @@ def test_microphone_that_stalls_is_reopened(
         assert len(sub.on(f"{base}/command")) >= 2, daemon.output
         commands = sub.on(f"{base}/command")
         assert json.loads(commands[-1].payload)["command"] == "loud"
+        # Commands heard after the reopen carry the time they were said: the new stream's
+        # clock starts at zero, and the >= 3 s of audio heard before the stall must not
+        # shift them into the past (their latency_ms would read that much, and the outbox
+        # would expire them early).
+        latencies = [json.loads(m.payload)["latency_ms"] for m in commands]
+        assert max(latencies) < 1500, latencies
         assert daemon.proc.poll() is None, "daemon died with the microphone"
     finally:
         code = daemon.terminate()
