@@ -22,7 +22,7 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # inf sleeps, NaN compares
 
 
 class AudioSettings(_Section):

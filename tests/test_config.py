@@ -36,6 +36,11 @@ def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[model.thresholds]\nyes = 2.0\n", "model.thresholds"),
         ("[audio]\nchunk_ms = 0\n", "audio.chunk_ms"),
         ('[mqtt]\nhots = "typo"\n', "mqtt.hots"),
+        # not a number to sleep or compare with: would end the daemon with a traceback
+        ("[mqtt]\nreconnect_min_s = inf\n", "mqtt.reconnect_min_s"),
+        ("[audio]\nstall_timeout_s = inf\n", "audio.stall_timeout_s"),
+        ("[model.thresholds]\nyes = nan\n", "model.thresholds"),
+        ("[outbox]\nmax_age_s = nan\n", "outbox.max_age_s"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
