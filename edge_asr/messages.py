@@ -148,6 +148,8 @@ class Control(BaseModel):
             data: Any = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ControlError(f"not valid JSON: {exc}") from None
+        except RecursionError:  # ~2000 brackets fit in the size limit
+            raise ControlError("not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ControlError(f"expected a JSON object, got {type(data).__name__}")
         try:

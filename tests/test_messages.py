@@ -103,6 +103,8 @@ def test_valid_control_messages() -> None:
         (b'{"thresholds": {"launch": 0.5}}', "unknown command 'launch'"),
         (b'{"muted": true, "volume": 3}', "volume: unknown key"),
         (b'{"muted": true, "pad": "' + b"x" * 5000 + b'"}', "limit 4096"),
+        (b"[" * 2040 + b"]" * 2040, "nested too deeply"),
+        (b'{"muted": ' + b"[" * 2030 + b"]" * 2030 + b"}", "nested too deeply"),
     ],
 )
 def test_invalid_control_rejected_with_one_line_reason(payload: bytes, reason_part: str) -> None:
