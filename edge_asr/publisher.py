@@ -102,6 +102,10 @@ class Publisher:
         self._sender: threading.Thread | None = None
         self._unreachable_logged = False
         self._control_mid: int | None = None
+        # Outbox seq -> paho's message for it: paho keeps a QoS 1 message it was given until
+        # the broker acknowledges it, and sends it again itself after a reconnect, so an entry
+        # it holds is waited for, not published again (sender thread only).
+        self._handed: dict[int, mqtt.MQTTMessageInfo] = {}
 
         client_id = settings.client_id or f"edge-asr-{settings.device_id}"
         # clean_session: the outbox, not the broker session, is what makes delivery durable;
@@ -238,16 +242,25 @@ class Publisher:
                 self._outbox.ack(entry.seq)
 
     def _deliver(self, entry: Entry) -> bool:
-        """Publish one entry at QoS 1 and wait for its PUBACK while the connection lasts."""
-        info = self._client.publish(entry.topic, self._render(entry), qos=1)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            # Not connected: paho keeps the message and sends it on reconnect; so do we
-            # (from the outbox). Subscribers dedupe by id.
-            return False
+        """Publish one entry at QoS 1 (once per process: paho resends what it holds after a
+        reconnect) and wait for its PUBACK while the connection lasts."""
+        info = self._handed.get(entry.seq)
+        if info is None:
+            info = self._client.publish(entry.topic, self._render(entry), qos=1)
+            if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                # The connection fell in between: paho queued the message all the same and
+                # sends it on reconnect, but leaves this code on its info for good, which
+                # would make is_published() raise once the broker has acknowledged it.
+                info.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            elif info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return False  # not queued (paho's queue limit): published again next time
+            self._handed[entry.seq] = info
         while not info.is_published():
             if not self.connected or self._stopping.is_set():
                 return False
             info.wait_for_publish(timeout=ACK_POLL_S)
+        for seq in [s for s in self._handed if s <= entry.seq]:  # and any expired meanwhile
+            del self._handed[seq]
         return True
 
     def _render(self, entry: Entry) -> bytes:

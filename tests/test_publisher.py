@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
 from repo import ROOT
+from tcp_proxy import TcpRelay
 
 from edge_asr import publisher as publisher_module
 from edge_asr.config import MqttSettings, TlsSettings
@@ -57,6 +58,10 @@ def _event(settings: MqttSettings, command: str = "on") -> CommandEvent:
         model_version=INFO.model_version,
         device_id=settings.device_id,
     )
+
+
+def _ids(sub: Subscriber, topic: str) -> list[str]:
+    return [json.loads(m.payload)["id"] for m in sub.on(topic)]
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -366,6 +371,39 @@ def test_broker_outage_loses_and_reorders_nothing(
     lost = [w for w in warnings if w.startswith("lost MQTT broker")]
     assert len(lost) == 1 and "(connection lost)" in lost[0], warnings
     assert len(warnings) <= 2, warnings  # lost, then at most one "cannot reach"
+
+
+def test_command_in_flight_when_the_connection_drops_is_not_published_again(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """The broker took a command but its PUBACK was lost with the connection. paho keeps such a
+    message and sends it again itself after reconnecting (QoS 1: subscribers may see that
+    copy); the outbox must then wait for it, not publish the command a third time."""
+    relay = TcpRelay(mqtt_broker.host, mqtt_broker.port)
+    settings = _settings(mqtt_broker, host=relay.host, port=relay.port)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.command])  # straight to the broker
+    try:
+        with _publisher(settings, tmp_path) as (publisher, outbox):
+            relay.hold_replies()
+            first = _event(settings, "on")
+            publisher.submit(first)
+            sub.wait(topics.command, count=1)  # the broker has it; its PUBACK went nowhere
+            assert len(outbox) == 1
+            relay.cut()
+            _wait(lambda: len(outbox) == 0, 20, "the command to be acknowledged after reconnecting")
+            second = _event(settings, "off")
+            publisher.submit(second)
+            _wait(lambda: len(outbox) == 0, 10, "the next command to be delivered")
+            _wait(lambda: second.id in _ids(sub, topics.command), 10, "the next command")
+            time.sleep(1.0)  # room for a late copy
+    finally:
+        sub.close()
+        relay.close()
+    ids = _ids(sub, topics.command)
+    assert ids[-1] == second.id and set(ids) == {first.id, second.id}, ids
+    assert ids.count(first.id) <= 2, ids  # as sent, and paho's own resend
+    assert ids.count(second.id) == 1, ids
 
 
 # -- TLS and authentication -----------------------------------------------------------------
