@@ -204,7 +204,9 @@ class Publisher:
             self._tell_untold(self._rejects.untold)
         if self._sender is not None:
             self._sender.join(timeout=max(1.0, deadline - time.monotonic()) + 1.0)
-        if self.connected:
+        # paho's view, not `connected` (set on the SUBACK): `online` goes out on the CONNACK,
+        # and a clean disconnect in between would leave it retained with no will to undo it.
+        if self._client.is_connected():
             info = self._client.publish(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))

@@ -17,10 +17,14 @@ class TcpRelay:
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._holding = threading.Event()
+        self._let_through = 0
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def hold_replies(self) -> None:
+    def hold_replies(self, after_bytes: int = 0) -> None:
+        """Swallow the broker's bytes from now on, or, with after_bytes, from the next
+        connection's after_bytes-th on (4: an MQTT 3.1.1 CONNACK gets through, nothing after)."""
+        self._let_through = after_bytes
         self._holding.set()
 
     def cut(self) -> None:
@@ -53,8 +57,9 @@ class TcpRelay:
     def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
-                if not (replies and self._holding.is_set()):
-                    dst.sendall(data)
+                if replies and self._holding.is_set():
+                    data, self._let_through = data[: self._let_through], 0
+                dst.sendall(data)
         for conn in (src, dst):
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)

@@ -406,6 +406,28 @@ def test_command_in_flight_when_the_connection_drops_is_not_published_again(
     assert ids.count(second.id) == 1, ids
 
 
+def test_stopped_before_the_subscription_is_acknowledged_still_says_offline(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """`online` goes out as soon as the broker accepts the connection; a stop before the
+    control subscription is acknowledged must still replace it with `offline` (a clean
+    disconnect sends no last will)."""
+    relay = TcpRelay(mqtt_broker.host, mqtt_broker.port)
+    relay.hold_replies(after_bytes=4)  # the CONNACK, and nothing after it
+    settings = _settings(mqtt_broker, host=relay.host, port=relay.port)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.status])
+    try:
+        with _publisher(settings, tmp_path, wait_connected=False) as (publisher, _):
+            sub.wait(topics.status, count=1)
+            assert sub.on(topics.status)[-1].payload == b"online"
+            assert not publisher.connected
+        _wait(lambda: sub.on(topics.status)[-1].payload == b"offline", 5, "offline")
+    finally:
+        sub.close()
+        relay.close()
+
+
 # -- TLS and authentication -----------------------------------------------------------------
 
 
