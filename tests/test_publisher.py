@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
 from repo import ROOT
-from tcp_proxy import TcpRelay
+from tcp_relay import TcpRelay
 
 from edge_asr import publisher as publisher_module
 from edge_asr.config import MqttSettings, TlsSettings

@@ -22,8 +22,8 @@ class TcpRelay:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def hold_replies(self, after_bytes: int = 0) -> None:
-        """Swallow the broker's bytes from now on, or, with after_bytes, from the next
-        connection's after_bytes-th on (4: an MQTT 3.1.1 CONNACK gets through, nothing after)."""
+        """Swallow the broker's bytes from now on, all but the first `after_bytes` (4: a new
+        connection's MQTT 3.1.1 CONNACK gets through, nothing after it)."""
         self._let_through = after_bytes
         self._holding.set()
 
