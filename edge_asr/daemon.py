@@ -241,16 +241,13 @@ class Daemon:
     def _capture_loop(self) -> None:
         name_this_thread("edge-asr-listen")
         backoff = 0.5
-        audio = self.settings.audio
         while not self._stop.is_set():
             try:
                 mic, self._mic = self._mic or self._open_mic(), None
             except AudioError as exc:
                 self._heartbeat = time.monotonic()
                 log.warning("microphone unavailable: %s; retrying in %.1f s", exc, backoff)
-                self._set_state(State.RESTARTING)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, audio.reopen_backoff_max_s)
+                backoff = self._restart_after(backoff)
                 continue
             self._mic_name = mic.device_name
             self._set_state(State.RUNNING)
@@ -264,24 +261,27 @@ class Daemon:
                 backoff = 0.5
             except AudioError as exc:
                 self.mic_restarts += 1
-                self._set_state(State.RESTARTING)
                 if time.monotonic() - opened >= MIC_SETTLED_S:  # it worked a while: at once
                     log.warning("microphone lost: %s; reopening", exc)
+                    self._set_state(State.RESTARTING)
                     backoff = 0.5
                 else:  # one that fails as soon as it opens is retried with backoff
                     log.warning("microphone lost: %s; reopening in %.1f s", exc, backoff)
                     self._heartbeat = time.monotonic()
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, audio.reopen_backoff_max_s)
+                    backoff = self._restart_after(backoff)
             except Exception:  # a bug in a stage must not silently end recognition
                 self.mic_restarts += 1
                 log.exception("recognition failed; restarting capture in %.1f s", backoff)
-                self._set_state(State.RESTARTING)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, audio.reopen_backoff_max_s)
+                backoff = self._restart_after(backoff)
             finally:
                 mic.close()
                 self.recognizer.reset()
+
+    def _restart_after(self, backoff: float) -> float:
+        """Say RESTARTING, wait `backoff` (less if stopped meanwhile); the next, longer wait."""
+        self._set_state(State.RESTARTING)
+        self._stop.wait(backoff)
+        return min(backoff * 2, self.settings.audio.reopen_backoff_max_s)
 
     def _listen(self, mic: MicrophoneSource) -> None:
         logged_rt: str | None = None
