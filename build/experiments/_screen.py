@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge_asr.train import fit, recipe
+from edge_asr.train import fit, nets, recipe
 from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
 NAME = "speech-commands-20"
@@ -66,6 +66,13 @@ def load(cache: Path, train_seed: int) -> tuple[Any, fit.Split, dict[str, Any]]:
     with np.load(dataset / "test.npz", allow_pickle=False) as meta_npz:
         test_meta = {"voice": meta_npz["voice"]}
     return s, test, test_meta
+
+
+def shipped_student(s: Any, train_seed: int) -> nets.Student:
+    """The recipe's DS-CNN student, built right after seeding with the training seed (so a
+    screen's plain arm is the same network in every screen)."""
+    fit.set_seed(train_seed)
+    return nets.Student(len(s.labels), s.n_mels, **s.preset.student_kwargs)
 
 
 def train_and_report(

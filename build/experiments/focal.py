@@ -24,17 +24,14 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from _screen import emit, load, parse, train_and_report
-
-from edge_asr.train import fit, nets
+from _screen import emit, load, parse, shipped_student, train_and_report
 
 
 def main(argv: list[str]) -> int:
     args = parse(__doc__, argv, "gamma", float, "focal exponent (0: plain cross-entropy)")
     s, test, test_meta = load(args.cache, args.train_seed)
     s.s_cfg = replace(s.s_cfg, focal_gamma=args.gamma)
-    fit.set_seed(args.train_seed)
-    net = nets.Student(len(s.labels), s.n_mels, **s.preset.student_kwargs)
+    net = shipped_student(s, args.train_seed)
     splits = (s.train, s.val, test)
     name = f"focal-{args.gamma:g}"
     figures = train_and_report(net, s, splits, test_meta, args.epochs, args.train_seed, name)

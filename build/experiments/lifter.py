@@ -29,9 +29,9 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from _screen import emit, load, parse, train_and_report
+from _screen import emit, load, parse, shipped_student, train_and_report
 
-from edge_asr.train import fit, nets
+from edge_asr.train import fit
 
 
 def lifter_matrix(n_bins: int, keep: int) -> torch.Tensor:
@@ -53,8 +53,7 @@ def main(argv: list[str]) -> int:
     s, test, test_meta = load(args.cache, args.train_seed)
     proj = lifter_matrix(s.n_mels, args.keep) if args.keep else None
     splits = (liftered(s.train, proj), liftered(s.val, proj), liftered(test, proj))
-    fit.set_seed(args.train_seed)
-    net = nets.Student(len(s.labels), s.n_mels, **s.preset.student_kwargs)
+    net = shipped_student(s, args.train_seed)
     row = {
         "keep": args.keep,
         **train_and_report(

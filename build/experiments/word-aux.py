@@ -26,9 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from _screen import NAME, emit, load, parse, train_and_report
-
-from edge_asr.train import fit, nets
+from _screen import NAME, emit, load, parse, shipped_student, train_and_report
 
 
 def word_labels(labels: list[str], y: torch.Tensor, text: np.ndarray) -> torch.Tensor:
@@ -54,8 +52,7 @@ def main(argv: list[str]) -> int:
     train = replace(s.train, word=word_labels(s.labels, s.train.y, text))
     n_words = int(train.word.max()) + 1 if train.word is not None else 0
     s.s_cfg = replace(s.s_cfg, word_aux=args.weight)
-    fit.set_seed(args.train_seed)
-    net = nets.Student(len(s.labels), s.n_mels, **s.preset.student_kwargs)
+    net = shipped_student(s, args.train_seed)
     splits = (train, s.val, test)
     name = f"word-aux-{args.weight:g}"
     figures = train_and_report(net, s, splits, test_meta, args.epochs, args.train_seed, name)
