@@ -210,11 +210,20 @@ def test_training_options_off_keep_the_recipe_and_its_cache_keys(field: str, val
     assert recipe._cfg_key(replace(cfg, **{field: value}))[field] == value
 
 
-def test_warp_without_the_frontend_is_refused(fake_dataset: Path) -> None:
+@pytest.mark.parametrize(
+    "option, reason",
+    [
+        ({"warp": 0.1}, r"warp 0\.1 needs the frontend"),  # the mel filters' frequencies
+        ({"word_aux": 0.5}, r"word_aux 0\.5 needs Split\.word"),  # which word each window holds
+    ],
+)
+def test_training_option_without_what_it_needs_is_refused(
+    fake_dataset: Path, option: dict[str, float], reason: str
+) -> None:
     train = fit.load_split(fake_dataset, "train")
     student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
-    cfg = fit.TrainConfig(epochs=1, batch_size=32, warp=0.1)
-    with pytest.raises(ValueError, match=r"warp 0\.1 needs the frontend"):
+    cfg = fit.TrainConfig(epochs=1, batch_size=32, **option)
+    with pytest.raises(ValueError, match=reason):
         fit.fit(student, train, train, cfg, name="student", progress=False)
 
 
@@ -257,14 +266,6 @@ def test_word_aux_trains_a_head_that_leaves_the_network_as_it_was(fake_dataset: 
         runs[weight] = result.history[0]["loss"]
     # the word term is at least ln 2 nats of a coin it cannot call, on top of the same task
     assert runs[1.0] > runs[0.0] + 0.5
-
-
-def test_word_aux_without_word_labels_is_refused(fake_dataset: Path) -> None:
-    train = fit.load_split(fake_dataset, "train")
-    student = nets.Student(n_labels=len(LABELS), n_mels=MELS)
-    cfg = fit.TrainConfig(epochs=1, batch_size=32, word_aux=0.5)
-    with pytest.raises(ValueError, match=r"word_aux 0\.5 needs Split\.word"):
-        fit.fit(student, train, train, cfg, name="student", progress=False)
 
 
 def test_tiny_recipe_exports_int8_models_that_agree(fake_dataset: Path, tmp_path: Path) -> None:
