@@ -22,6 +22,7 @@ from typing import NamedTuple
 log = logging.getLogger(__name__)
 
 DROP_LOG_INTERVAL_S = 60.0
+RESTORE_RETRY_S = 60.0  # how often a degraded outbox tries its database again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -47,7 +48,10 @@ class Outbox:
 
     `path=None` keeps everything in memory (nothing survives a restart; not "degraded").
     When the database cannot be opened or written, the outbox moves what it holds to memory,
-    sets `degraded` and `degraded_reason`, logs one ERROR and keeps working.
+    sets `degraded` and `degraded_reason`, logs one ERROR and keeps working. It goes back to
+    the database once it can (tried every `retry_s` while memory is empty, and at close),
+    deleting there what was delivered meanwhile, so a restart neither re-sends delivered
+    commands nor forgets pending ones.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class Outbox:
         max_age_s: float,
         *,
         clock: Callable[[], float] = time.time,
+        retry_s: float = RESTORE_RETRY_S,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be >= 1")
@@ -68,6 +73,9 @@ class Outbox:
         self.degraded = False
         self.degraded_reason: str | None = None
         self._clock = clock
+        self._retry_s = retry_s
+        self._last_try = time.monotonic()
+        self._rescued: set[int] = set()  # seqs read back from the database when it failed
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._memory: deque[Entry] = deque()
@@ -101,6 +109,7 @@ class Outbox:
         """Up to `limit` oldest entries, first expiring those older than max_age_s."""
         with self._lock:
             cutoff = self._clock() - self.max_age_s
+            self._maybe_restore()
             if self._db is not None:
                 try:
                     return self._db_peek(self._db, cutoff, limit)
@@ -141,7 +150,16 @@ class Outbox:
             return self._count
 
     def close(self) -> None:
+        """Close the database; a degraded outbox first writes its state back if it can."""
         with self._lock:
+            unsaved = self._db is None and self.degraded and self.path is not None
+            if unsaved and not self._restore() and self._memory:
+                log.error(
+                    "outbox: %d undelivered message(s) could not be written to %s and are"
+                    " lost with this process",
+                    len(self._memory),
+                    self.path,
+                )
             if self._db is not None:
                 try:
                     self._db.close()
@@ -240,6 +258,72 @@ class Outbox:
         ).fetchall()
         return [Entry(int(s), str(t), bytes(p), float(c)) for s, t, p, c in rows]
 
+    def _maybe_restore(self) -> None:
+        """While degraded and empty, try the database again every retry_s."""
+        if self._db is not None or self.path is None or not self.degraded or self._memory:
+            return
+        if time.monotonic() - self._last_try >= self._retry_s:
+            self._restore()
+
+    def _restore(self) -> bool:
+        """Make the database hold exactly what is pending, then use it again.
+
+        Rows rescued from it when it failed and gone from memory since (delivered, expired or
+        dropped) are deleted; rows it held that were never read (it could not be opened) are
+        kept, before the messages only memory holds. Remaining rows are renumbered above every
+        seq this process has used, so seqs keep growing for the publisher.
+        """
+        assert self.path is not None
+        self._last_try = time.monotonic()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            log.debug("outbox: %s still unusable: %s", self.path, exc)
+            return False
+        pending = {e.seq for e in self._memory}
+        try:
+            with db:
+                gone = [(seq,) for seq in self._rescued - pending]
+                db.executemany("DELETE FROM outbox WHERE seq = ?", gone)
+                top = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
+                shift = max(self._next_seq, top)
+                db.execute("UPDATE outbox SET seq = seq + ?", (shift,))
+                floor = shift + top
+                if not db.execute(
+                    "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (floor,)
+                ).rowcount:
+                    db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (floor,)
+                    )
+                db.executemany(
+                    "INSERT INTO outbox (topic, payload, created_ts) VALUES (?, ?, ?)",
+                    [
+                        (e.topic, e.payload, e.created_ts)
+                        for e in self._memory
+                        if e.seq not in self._rescued
+                    ],
+                )
+        except sqlite3.Error as exc:
+            log.debug("outbox: %s still unusable: %s", self.path, exc)
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+            return False
+        moved = len(self._memory)
+        self._db, self._memory, self._rescued = db, deque(), set()
+        next_seq = self._next_seq
+        self._count = 0
+        self._load(db)
+        self._next_seq = max(self._next_seq, next_seq)
+        log.warning(
+            "outbox back on %s (%d message(s) written back) after: %s",
+            self.path,
+            moved,
+            self.degraded_reason,
+        )
+        self.degraded, self.degraded_reason = False, None
+        return True
+
     def _degrade(self, reason: str) -> None:
         """Switch to memory for the rest of this process, keeping whatever can still be read."""
         db, self._db = self._db, None
@@ -255,6 +339,7 @@ class Outbox:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
         self._memory = deque(rescued[-self.max_messages :])
+        self._rescued = {e.seq for e in rescued}
         if rescued:
             self._next_seq = max(self._next_seq, rescued[-1].seq + 1)
         self._count = len(self._memory)

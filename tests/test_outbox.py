@@ -207,3 +207,92 @@ def test_no_path_means_memory_only(tmp_path: Path) -> None:
     box.put("t", b"b", time.time())
     assert [e.payload for e in box.peek(10)] == [b"a", b"b"] and not box.degraded
     box.close()
+
+
+_RECOVER = """
+import json, resource, signal, sys, time
+from pathlib import Path
+from edge_asr.outbox import Outbox
+path, pending_at_close = Path(sys.argv[1]), int(sys.argv[2])
+box = Outbox(path, max_messages=10000, max_age_s=3600, retry_s=0.0)
+for i in range(5):
+    box.put("t", b"m%d" % i, time.time())
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+limit = max(p.stat().st_size for p in path.parent.iterdir()) + 1
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # the disk is "full"
+for i in range(5, 60):
+    box.put("t", b"m%d" % i + b"." * 4000, time.time())
+def deliver(n):
+    for e in box.peek(n):
+        box.ack(e.seq)
+deliver(60 - pending_at_close)
+still_full = {"degraded": box.degraded, "len": len(box)}
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+box.peek(0)
+back = {"degraded": box.degraded, "len": len(box)}
+seqs = [e.seq for e in box.peek(1000)]
+box.put("t", b"after", time.time())
+seqs.append(box.peek(1000)[-1].seq)
+box.close()
+print(json.dumps({"still_full": still_full, "back": back, "seqs": seqs}))
+"""
+
+
+def _recover(tmp_path: Path, pending_at_close: int) -> dict[str, object]:
+    child = _child(_RECOVER, str(tmp_path / "outbox.sqlite"), str(pending_at_close))
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0, out
+    return dict(json.loads(out))
+
+
+def test_outbox_returns_to_disk_once_empty_and_forgets_what_was_delivered(
+    tmp_path: Path,
+) -> None:
+    """Delivered while degraded must not come back after a restart (the old rows were re-sent)."""
+    result = _recover(tmp_path, pending_at_close=0)
+    assert result["still_full"] == {"degraded": True, "len": 0}  # a retry on a full disk fails
+    assert result["back"] == {"degraded": False, "len": 0}
+    assert result["seqs"][-1] > 60  # seqs keep growing past those used in memory
+    reopened = Outbox(tmp_path / "outbox.sqlite", 100, 3600)
+    assert [e.payload for e in reopened.peek(100)] == [b"after"]
+    reopened.close()
+
+
+def test_degraded_outbox_with_pending_commands_writes_them_back_at_close(
+    tmp_path: Path,
+) -> None:
+    """Pending at close: both those rescued from disk and those only memory held survive."""
+    result = _recover(tmp_path, pending_at_close=57)  # m0..m2 delivered, m3..m59 pending
+    assert result["back"] == {"degraded": True, "len": 57}  # not while commands are pending
+    reopened = Outbox(tmp_path / "outbox.sqlite", 100, 3600)
+    payloads = [e.payload.rstrip(b".") for e in reopened.peek(100)]
+    assert payloads == [b"m%d" % i for i in range(3, 60)] + [b"after"]
+    reopened.close()
+
+
+def test_rows_never_read_are_kept_and_renumbered_when_the_disk_comes_back(
+    tmp_path: Path,
+) -> None:
+    """The state dir was unusable at start; later the old database shows up with its rows."""
+    old = tmp_path / "old" / "outbox.sqlite"
+    first = Outbox(old, 100, 3600)
+    for name in (b"old0", b"old1"):
+        first.put("t", name, time.time())
+    first.close()
+    blocker = tmp_path / "state"
+    blocker.write_text("x")  # state_dir under a file: ENOTDIR
+    box = Outbox(blocker / "outbox.sqlite", 100, 3600, retry_s=0.0)
+    assert box.degraded
+    used = 0
+    for name in (b"new0", b"new1", b"new2"):
+        box.put("t", name, time.time())
+        used = box.peek(1)[0].seq
+        box.ack(used)  # delivered
+    blocker.unlink()
+    (tmp_path / "old").rename(blocker)
+    entries = box.peek(10)
+    assert not box.degraded
+    assert [e.payload for e in entries] == [b"old0", b"old1"]
+    assert min(e.seq for e in entries) > used
+    box.close()
