@@ -10,6 +10,8 @@ import numpy.typing as npt
 
 from .model import is_internal
 
+_FLOAT32_TINIEST = float(np.nextafter(np.float32(0), np.float32(1)))
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -51,7 +53,8 @@ class Decoder:
             raise ValueError(f"unknown command {label!r}")
         if not 0.0 < value <= 1.0:
             raise ValueError(f"threshold for {label!r} must be in (0, 1], got {value}")
-        self._thresholds[self.labels.index(label)] = value
+        # Kept above 0 in float32 too (1e-320 would store as 0.0, outside the range it passed).
+        self._thresholds[self.labels.index(label)] = max(value, _FLOAT32_TINIEST)
 
     def thresholds(self) -> dict[str, float]:
         return {

@@ -42,6 +42,8 @@ def test_per_command_thresholds() -> None:
         dec.set_threshold("_silence_", 0.5)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         dec.set_threshold("yes", 1.5)
+    dec.set_threshold("yes", 1e-320)  # in range, but 0.0 once stored as float32
+    assert 0.0 < dec.thresholds()["yes"] < 1e-40
 
 
 def test_smoothing_ignores_a_single_spike() -> None:
