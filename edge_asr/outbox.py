@@ -52,6 +52,10 @@ class Outbox:
     the database once it can (tried every `retry_s` while memory is empty, and at close),
     deleting there what was delivered meanwhile, so a restart neither re-sends delivered
     commands nor forgets pending ones.
+
+    Age: a message put by this process ages by the monotonic clock from its age when put, so a
+    step of the wall clock (NTP's first sync on a Raspberry Pi, which has no RTC) does not expire
+    it; messages from an earlier process can only be aged by their wall-clock `created_ts`.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class Outbox:
         max_age_s: float,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         retry_s: float = RESTORE_RETRY_S,
     ) -> None:
         if max_messages < 1:
@@ -73,8 +78,11 @@ class Outbox:
         self.degraded = False
         self.degraded_reason: str | None = None
         self._clock = clock
+        self._mono = monotonic
         self._retry_s = retry_s
-        self._last_try = time.monotonic()
+        self._last_try = monotonic()
+        # Messages put by this process (seq >= _first_own): seq -> monotonic time it expires.
+        self._deadline: dict[int, float] = {}
         self._rescued: set[int] = set()  # seqs read back from the database when it failed
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
@@ -85,44 +93,50 @@ class Outbox:
         self._last_overflow_log = -DROP_LOG_INTERVAL_S
         if path is not None:
             self._open(path)
+        self._first_own = self._next_seq
 
     # -- public API ---------------------------------------------------------------------------
 
     def put(self, topic: str, payload: bytes, created_ts: float) -> None:
         """Append a message; beyond max_messages the oldest are dropped."""
         with self._lock:
+            deadline = self._mono() + self.max_age_s - (self._clock() - created_ts)
             if self._db is not None:
                 try:
-                    self._db_put(self._db, topic, payload, created_ts)
+                    self._deadline[self._db_put(self._db, topic, payload, created_ts)] = deadline
                     return
                 except sqlite3.Error as exc:
                     self._degrade(f"cannot write {self.path}: {exc}")
             self._memory.append(Entry(self._next_seq, topic, payload, created_ts))
+            self._deadline[self._next_seq] = deadline
             self._next_seq += 1
             overflow = len(self._memory) - self.max_messages
             for _ in range(max(0, overflow)):
-                self._memory.popleft()
+                self._deadline.pop(self._memory.popleft().seq, None)
             self._count = len(self._memory)
             self._note_overflow(max(0, overflow))
 
     def peek(self, limit: int) -> list[Entry]:
         """Up to `limit` oldest entries, first expiring those older than max_age_s."""
         with self._lock:
-            cutoff = self._clock() - self.max_age_s
             self._maybe_restore()
+            cutoff, now = self._clock() - self.max_age_s, self._mono()
+            own_expired = [seq for seq, deadline in self._deadline.items() if deadline < now]
+            for seq in own_expired:
+                del self._deadline[seq]
             if self._db is not None:
                 try:
-                    return self._db_peek(self._db, cutoff, limit)
+                    return self._db_peek(self._db, cutoff, own_expired, limit)
                 except sqlite3.Error as exc:
                     self._degrade(f"cannot read/write {self.path}: {exc}")
-            expired = 0
-            while self._memory and self._memory[0].created_ts < cutoff:
-                self._memory.popleft()
-                expired += 1
-            # Out-of-order timestamps (clock steps) can leave old entries behind the head.
-            if any(e.created_ts < cutoff for e in self._memory):
-                kept = [e for e in self._memory if e.created_ts >= cutoff]
-                expired += len(self._memory) - len(kept)
+            gone = set(own_expired)
+            kept = [
+                e
+                for e in self._memory
+                if e.seq not in gone and (e.seq >= self._first_own or e.created_ts >= cutoff)
+            ]
+            expired = len(self._memory) - len(kept)
+            if expired:
                 self._memory = deque(kept)
             self._count = len(self._memory)
             self._note_expired(expired)
@@ -131,6 +145,7 @@ class Outbox:
     def ack(self, seq: int) -> None:
         """Delete a delivered entry; unknown seqs are ignored."""
         with self._lock:
+            self._deadline.pop(seq, None)
             if self._db is not None:
                 try:
                     with self._db:
@@ -232,12 +247,14 @@ class Outbox:
             raise
         return db
 
-    def _db_put(self, db: sqlite3.Connection, topic: str, payload: bytes, ts: float) -> None:
+    def _db_put(self, db: sqlite3.Connection, topic: str, payload: bytes, ts: float) -> int:
+        """Insert a row (dropping the oldest beyond max_messages); its seq."""
         with db:
-            db.execute(
+            seq = db.execute(
                 "INSERT INTO outbox (topic, payload, created_ts) VALUES (?, ?, ?)",
                 (topic, payload, ts),
-            )
+            ).lastrowid
+            assert seq is not None
             overflow = self._count + 1 - self.max_messages
             if overflow > 0:
                 db.execute(
@@ -245,11 +262,19 @@ class Outbox:
                     (overflow,),
                 )
         self._count = min(self._count + 1, self.max_messages)
+        self._next_seq = max(self._next_seq, seq + 1)
         self._note_overflow(max(0, overflow))
+        return seq
 
-    def _db_peek(self, db: sqlite3.Connection, cutoff: float, limit: int) -> list[Entry]:
+    def _db_peek(
+        self, db: sqlite3.Connection, cutoff: float, own_expired: list[int], limit: int
+    ) -> list[Entry]:
         with db:
-            expired = db.execute("DELETE FROM outbox WHERE created_ts < ?", (cutoff,)).rowcount
+            expired = db.execute(
+                "DELETE FROM outbox WHERE seq < ? AND created_ts < ?", (self._first_own, cutoff)
+            ).rowcount
+            for seq in own_expired:
+                expired += db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
         if expired > 0:
             self._count -= expired
             self._note_expired(expired)
@@ -315,6 +340,8 @@ class Outbox:
         self._count = 0
         self._load(db)
         self._next_seq = max(self._next_seq, next_seq)
+        self._first_own = self._next_seq  # what is left there has only wall-clock ages
+        self._deadline.clear()
         log.warning(
             "outbox back on %s (%d message(s) written back) after: %s",
             self.path,

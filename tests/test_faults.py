@@ -210,8 +210,10 @@ def test_outbox_bounded_by_count_and_age_while_broker_is_down(
     """Policy: beyond max_messages the OLDEST are dropped (counted, one WARNING a minute);
     entries older than max_age_s are dropped even while offline (counted, WARNING)."""
     broker = durable_broker(tmp_path / "broker")
-    clock = [time.time()]
-    outbox = Outbox(tmp_path / "outbox.sqlite", 5, 600, clock=lambda: clock[0])
+    clock, mono = [time.time()], [0.0]
+    outbox = Outbox(
+        tmp_path / "outbox.sqlite", 5, 600, clock=lambda: clock[0], monotonic=lambda: mono[0]
+    )
     settings, topics, sub, publisher = publisher_and_subscriber(
         broker, "bound", outbox, reconnect_max_s=1
     )
@@ -224,6 +226,7 @@ def test_outbox_bounded_by_count_and_age_while_broker_is_down(
             for n in range(3):
                 publisher.submit(event(settings.device_id, n))
             clock[0] += 700  # those three are now older than max_age_s
+            mono[0] += 700
             fresh = [
                 CommandEvent(**{**event(settings.device_id, n).__dict__, "end_ts": clock[0]})
                 for n in range(8)

@@ -118,17 +118,37 @@ def test_lowered_limit_trims_on_open(tmp_path: Path) -> None:
 def test_entries_older_than_max_age_are_dropped_at_peek(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, on_disk: bool
 ) -> None:
-    now = [1000.0]
+    now, mono = [1000.0], [5.0]
     path = tmp_path / "outbox.sqlite" if on_disk else None
-    box = Outbox(path, max_messages=100, max_age_s=60, clock=lambda: now[0])
+    box = Outbox(path, 100, 60, clock=lambda: now[0], monotonic=lambda: mono[0])
     box.put("t", b"old", 900.0)
     box.put("t", b"fresh", 990.0)
     with caplog.at_level(logging.WARNING, logger="edge_asr.outbox"):
         assert [e.payload for e in box.peek(10)] == [b"fresh"]
     assert box.dropped_expired == 1 and len(box) == 1
     assert any("older than 60 s" in r.getMessage() for r in caplog.records)
-    now[0] = 2000.0
+    now[0], mono[0] = 1049.0, 54.0
+    assert [e.payload for e in box.peek(10)] == [b"fresh"]
+    now[0], mono[0] = 1051.0, 56.0
     assert box.peek(10) == [] and len(box) == 0
+    box.close()
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_wall_clock_step_does_not_expire_pending_commands(tmp_path: Path, on_disk: bool) -> None:
+    """A Pi has no RTC: it boots with the time it last shut down and NTP's first sync steps the
+    clock forward, maybe by days. Commands queued before that are not days old."""
+    now, mono = [1_000_000.0], [5.0]
+    path = tmp_path / "outbox.sqlite" if on_disk else None
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0])
+    box.put("t", b"before the step", now[0])
+    now[0] += 3 * 86400.0  # NTP syncs; ten seconds pass
+    mono[0] += 10.0
+    box.put("t", b"after the step", now[0])
+    assert [e.payload for e in box.peek(10)] == [b"before the step", b"after the step"]
+    assert box.dropped_expired == 0
+    mono[0] += 3601.0  # an hour on: both are older than max_age_s
+    assert box.peek(10) == [] and box.dropped_expired == 2
     box.close()
 
 
