@@ -189,9 +189,13 @@ class Publisher:
             self._client.publish(self.topics.state, payload, qos=1, retain=True)
 
     def stop(self, flush_timeout_s: float = 5.0) -> None:
-        """Deliver what is pending within the timeout, say `offline`, disconnect, join threads."""
+        """Deliver what is pending within the timeout, say `offline`, disconnect, join threads.
+
+        Waits for the flush only while connected: with the broker away nothing can be delivered
+        (what is pending stays in the outbox for the next start), so a stop during an outage
+        does not spend flush_timeout_s of systemd's TimeoutStopSec waiting for nothing."""
         deadline = time.monotonic() + flush_timeout_s
-        while len(self._outbox) and time.monotonic() < deadline:
+        while len(self._outbox) and self.connected and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
         if len(self._outbox):

@@ -253,6 +253,35 @@ def test_outbox_bounded_by_count_and_age_while_broker_is_down(
     assert any("older than 600 s" in m for m in messages), messages
 
 
+@pytest.mark.mqtt
+def test_stop_during_an_outage_keeps_the_commands_and_does_not_wait_to_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing can be flushed with the broker down: stop() says so, keeps the commands for the
+    next start and leaves the flush timeout unused (it waited all of it before)."""
+    broker = durable_broker(tmp_path / "broker")
+    outbox = Outbox(tmp_path / "outbox.sqlite", 100, 3600)
+    settings, _, sub, publisher = publisher_and_subscriber(broker, "outage-stop", outbox)
+    publisher.start()
+    try:
+        wait_for(lambda: publisher.connected, 10, "publisher to connect")
+        kill_broker(broker)
+        wait_for(lambda: not publisher.connected, 10, "publisher to notice")
+        for n in range(3):
+            publisher.submit(event(settings.device_id, n))
+        with caplog.at_level(logging.WARNING, logger="edge_asr.publisher"):
+            began = time.monotonic()
+            publisher.stop(flush_timeout_s=60.0)
+            took = time.monotonic() - began
+    finally:
+        sub.close()
+        outbox.close()
+        broker.stop()
+    assert took < 30.0, took  # not the 60 s flush timeout
+    assert any("stopping with 3 undelivered" in r.getMessage() for r in caplog.records)
+    assert len(Outbox(tmp_path / "outbox.sqlite", 100, 3600)) == 3
+
+
 # -- 2. daemon SIGKILLed with commands in the outbox ----------------------------------------------
 
 
