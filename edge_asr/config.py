@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -11,10 +13,14 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-asr/config.toml")
+ENV_PREFIX = "EDGE_ASR_"
+# EDGE_ASR_ variables that are not settings: the trainer's cache, docker compose's variables.
+OTHER_ENV = frozenset({"EDGE_ASR_CACHE", "EDGE_ASR_CONFIG", "EDGE_ASR_IMAGE", "EDGE_ASR_DEVICE_ID"})
 
 
 class ConfigError(Exception):
@@ -162,7 +168,7 @@ class Settings(BaseSettings):
     """Everything edge-asr reads at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="EDGE_ASR_", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
@@ -178,9 +184,12 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
     `path=None` reads DEFAULT_CONFIG_PATH when it exists; an explicit path must exist.
     """
+    if path is not None and path.is_dir():
+        raise ConfigError(f"config file {path}: is a directory")
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path}: not found")
     toml_path = path if path is not None else DEFAULT_CONFIG_PATH
+    _check_env_names()
 
     class _FromFile(Settings):
         @classmethod
@@ -197,19 +206,67 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         loaded = _FromFile(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, toml_path)) from None
+        raise ConfigError(_describe(exc, toml_path, overrides)) from None
+    except SettingsError as exc:  # an EDGE_ASR_<SECTION> variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = ENV_PREFIX + (field.group(1).upper() if field else "*")
+        raise ConfigError(
+            f"env {name}: not a JSON object (or set one key: {name}__KEY=value)"
+        ) from None
     except ValueError as exc:  # TOML syntax errors arrive as tomllib.TOMLDecodeError
         raise ConfigError(f"config file {toml_path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {toml_path}: cannot read ({exc.strerror})") from None
     return Settings.model_validate(loaded.model_dump())
 
 
-def _describe(exc: ValidationError, toml_path: Path) -> str:
+def _check_env_names() -> None:
+    """An EDGE_ASR_ variable that names no setting is a typo, not something to ignore:
+    EDGE_ASR_MQTT_HOST (one underscore) would leave the daemon on localhost."""
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV:
+            continue
+        first = upper[len(ENV_PREFIX) :].split("__")[0].lower()
+        if first in Settings.model_fields:
+            continue  # keys inside a section are checked like the file's (extra="forbid")
+        hint = next(
+            (
+                f"; nested keys take two underscores: {ENV_PREFIX}{section.upper()}__"
+                f"{first[len(section) + 1 :].upper()}"
+                for section in Settings.model_fields
+                if first.startswith(section + "_")
+            ),
+            f" (settings: {', '.join(ENV_PREFIX + f.upper() for f in Settings.model_fields)})",
+        )
+        raise ConfigError(f"env {name}: not a setting{hint}")
+
+
+def _describe(exc: ValidationError, toml_path: Path, overrides: dict[str, Any]) -> str:
     first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    loc = [str(part) for part in first["loc"]]
+    key = ".".join(loc) or "(root)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     value = first.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"config key {key}: {first['msg']}{shown}{more} [file {toml_path}, env EDGE_ASR_*]"
+    return f"config key {key}: {first['msg']}{shown}{more} [{_source(loc, toml_path, overrides)}]"
+
+
+def _source(loc: list[str], toml_path: Path, overrides: dict[str, Any]) -> str:
+    """Where the value at `loc` came from, as load_settings ranks them: flag, env, file."""
+    node: Any = overrides
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        return "command-line flag"
+    env = {name.upper() for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(loc[:depth]).upper()
+        if name in env:
+            return f"env {name}"
+    return f"file {toml_path}"
 
 
 def dump_settings(settings: Settings) -> dict[str, Any]:

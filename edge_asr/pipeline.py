@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backends import Backend
-from .config import DecoderSettings
+from .config import ConfigError, DecoderSettings
 from .decoder import Decoder, Detection
 from .frontend import LogMel
 from .model import ModelSpec
@@ -87,6 +87,12 @@ class Recognizer:
         self._gate_open = False
         overrides = dict(thresholds or {})
         default = overrides.pop("default", spec.default_threshold)  # for commands not named
+        strangers = sorted(set(overrides) - set(spec.commands))
+        if strangers:  # a typo in the config, which a restart cannot fix
+            raise ConfigError(
+                f"config key model.thresholds.{strangers[0]}: not a command of {spec.name}"
+                f" (its commands: {', '.join(spec.commands)}; 'default' for all)"
+            )
         self.decoder = Decoder(
             spec.labels,
             {**spec.thresholds, **overrides},

@@ -96,3 +96,63 @@ def test_config_check_names_the_decoder_the_model_will_run_with(tmp_path: Path) 
     result = subprocess.run(check, capture_output=True, text=True, timeout=60, env=env)
     assert "smoothing 200 ms" in result.stdout
     assert "calibrated for 100 and 300 ms" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("EDGE_ASR_MQTT_HOST", "two underscores: EDGE_ASR_MQTT__HOST"),  # would stay on localhost
+        ("EDGE_ASR_BOGUS", "settings: EDGE_ASR_LOG_LEVEL, EDGE_ASR_AUDIO"),
+    ],
+)
+def test_env_name_that_is_no_setting_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, hint: str
+) -> None:
+    monkeypatch.setenv(name, "broker")
+    with pytest.raises(ConfigError, match=rf"env {name}: not a setting.*{hint}"):
+        load_settings(write(tmp_path, ""))
+    monkeypatch.delenv(name)
+    monkeypatch.setenv("EDGE_ASR_CACHE", "/tmp/cache")  # the trainer's, not a setting
+    assert load_settings(write(tmp_path, "")).mqtt.host == "localhost"
+
+
+def test_env_section_that_is_not_json_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EDGE_ASR_MQTT", "broker")
+    with pytest.raises(ConfigError, match=r"^env EDGE_ASR_MQTT: not a JSON object"):
+        load_settings(write(tmp_path, ""))
+
+
+def test_error_says_where_the_bad_value_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "[mqtt]\nport = 70000\n")
+    with pytest.raises(ConfigError, match=rf"\[file {path}\]$"):
+        load_settings(path)
+    with pytest.raises(ConfigError, match=r"\[command-line flag\]$"):
+        load_settings(path, mqtt={"port": 99999})
+    monkeypatch.setenv("EDGE_ASR_MQTT__PORT", "0")
+    with pytest.raises(ConfigError, match=r"\[env EDGE_ASR_MQTT__PORT\]$"):
+        load_settings(path)
+
+
+def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is a directory"):
+        load_settings(tmp_path)
+
+
+def test_threshold_for_a_command_the_model_lacks_exits_78(tmp_path: Path) -> None:
+    """Caught at `config check` (the unit's ExecStartPre): exit 1 made systemd restart it for
+    ever with a traceback each time."""
+    folder = tmp_path / "model"
+    build_tiny_model(folder)
+    path = write(
+        tmp_path, f'[model]\npath = "{folder}"\nbackend = "onnx"\n[model.thresholds]\nyse = 0.7\n'
+    )
+    check = [sys.executable, "-m", "edge_asr.cli", "config", "check", "--config", str(path)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("edge-asr:")]
+    assert len(errors) == 1 and "model.thresholds.yse: not a command" in errors[0], result.stderr
