@@ -74,7 +74,10 @@ class ModelSpec:
             path = self.folder / name
             if not path.is_file():
                 raise ModelError(f"{path}: listed in {SIDECAR} but missing")
-            actual = sha256_of(path)
+            try:
+                actual = sha256_of(path)
+            except OSError as exc:  # e.g. a root-only file and the service's DynamicUser
+                raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
             if actual != expected:
                 raise ModelError(f"{path}: sha256 {actual[:12]}... does not match {SIDECAR}")
 

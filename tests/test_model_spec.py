@@ -1,6 +1,10 @@
 """Model folders: a bad model.json or model file is refused with a message naming the file."""
 
 import json
+import shutil
+import subprocess
+import sys
+import wave
 from pathlib import Path
 
 import pytest
@@ -92,3 +96,37 @@ def test_corrupt_model_file_is_named_by_the_backend(folder: Path) -> None:
         load_backend(spec, "onnx")
     with pytest.raises(ModelError, match="no model file for backend 'tflite'"):
         load_backend(spec, "tflite")
+
+
+UNPRIVILEGED = ["setpriv", "--inh-caps=-dac_override,-dac_read_search"]
+UNPRIVILEGED += ["--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv")
+def test_unreadable_model_file_is_named_not_a_traceback(folder: Path) -> None:
+    """A model written with umask 077 by root, run by the service's DynamicUser. setpriv takes
+    away the capabilities that let root read it anyway (and is harmless when not root)."""
+    (folder / "model.onnx").chmod(0)
+    clip = folder / "silence.wav"
+    with wave.open(str(clip), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(b"\0\0" * 1600)
+    result = subprocess.run(
+        [
+            *UNPRIVILEGED,
+            sys.executable,
+            "-m",
+            "edge_asr.cli",
+            "recognize",
+            "--json",
+            "--model",
+            str(folder),
+            str(clip),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "model.onnx: cannot read (Permission denied)" in result.stderr
