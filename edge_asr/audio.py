@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
+import struct
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,20 +49,53 @@ def read_wav(path: Path, sample_rate_hz: int) -> Int16Array:
     return blocks[0] if len(blocks) == 1 else np.concatenate([np.zeros(0, np.int16), *blocks])
 
 
+WAVE_FORMAT_PCM, WAVE_FORMAT_EXTENSIBLE = 0x0001, 0xFFFE
+_PCM_SUBFORMAT = b"\x01\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+
+
+class _WaveReader(wave.Wave_read):
+    """Python 3.11's wave reader, plus WAVE_FORMAT_EXTENSIBLE files that hold plain PCM: sox and
+    ffmpeg write that layout for 24/32-bit samples, more than two channels or 48 kHz, and
+    Python 3.12's wave reads it too. Anything else in that layout (float) is still refused."""
+
+    def _read_fmt_chunk(self, chunk: Any) -> None:
+        head = chunk.read(16)
+        try:
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHLLHH", head)
+        except struct.error:
+            raise EOFError from None
+        if tag == WAVE_FORMAT_EXTENSIBLE:
+            extension = chunk.read(24)  # size, valid bits, channel mask, sub-format GUID
+            if extension[8:24] != _PCM_SUBFORMAT:
+                raise wave.Error("WAVE_FORMAT_EXTENSIBLE, but not PCM (float?)")
+        elif tag == 3:
+            raise wave.Error("float samples; convert to PCM, e.g. sox IN.wav -b 16 OUT.wav")
+        elif tag != WAVE_FORMAT_PCM:
+            raise wave.Error(f"unknown format: {tag}")
+        if not channels:
+            raise wave.Error("bad # of channels")
+        self._nchannels, self._framerate = channels, rate
+        self._sampwidth = (bits + 7) // 8
+        if not self._sampwidth:
+            raise wave.Error("bad sample width")
+        self._framesize = self._nchannels * self._sampwidth
+        self._comptype, self._compname = "NONE", "not compressed"
+
+
 def iter_wav(path: Path, sample_rate_hz: int, block_s: float | None = 10.0) -> Iterator[Int16Array]:
     """A WAV file as mono int16 blocks at sample_rate_hz, read block_s at a time (None: at
     once), so hours of audio never sit in memory whole. Errors name the file."""
     try:
-        wav = wave.open(str(path), "rb")  # noqa: SIM115 (closed by the `with` below)
+        wav = _WaveReader(str(path))
     except FileNotFoundError:
         raise AudioError(f"{path}: not found") from None
     except (wave.Error, EOFError, OSError, RuntimeError) as exc:
         raise _unreadable(path, exc) from None
     with wav:
         channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-        if width not in (1, 2, 4):
+        if width not in (1, 2, 3, 4):
             raise AudioError(
-                f"{path}: {8 * width}-bit samples are not supported (use 8/16/32-bit PCM)"
+                f"{path}: {8 * width}-bit samples are not supported (use 8/16/24/32-bit PCM)"
             )
         if rate < 4000 or rate > 192000:
             raise AudioError(f"{path}: sample rate {rate} Hz is out of range")
@@ -111,6 +147,9 @@ def _to_mono_int16(raw: bytes, width: int, channels: int) -> Int16Array:
         samples = (np.frombuffer(raw[:usable], np.uint8).astype(np.int16) - 128) * 256
     elif width == 2:
         samples = np.frombuffer(raw[:usable], "<i2").astype(np.int16)
+    elif width == 3:  # the upper two bytes of each little-endian sample
+        octets = np.frombuffer(raw[:usable], np.uint8).reshape(-1, 3).astype(np.uint16)
+        samples = (octets[:, 1] | (octets[:, 2] << 8)).view(np.int16)
     else:
         samples = (np.frombuffer(raw[:usable], "<i4") >> 16).astype(np.int16)
     if channels > 1:
@@ -119,27 +158,38 @@ def _to_mono_int16(raw: bytes, width: int, channels: int) -> Int16Array:
 
 
 class WavFileSource:
-    """A WAV file delivered in microphone-sized chunks, followed by trailing silence."""
+    """A WAV file delivered in microphone-sized chunks, followed by trailing silence.
+
+    Read (and resampled) 10 s at a time, so an hour-long 44.1 kHz stereo recording needs no
+    more memory than a short one. A file whose header is bad fails here, in the constructor."""
 
     def __init__(
         self, path: Path, sample_rate_hz: int, chunk_samples: int, pad_s: float = 0.5
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
-        audio = read_wav(path, sample_rate_hz)
+        blocks = iter_wav(path, sample_rate_hz)
+        first = next(blocks, None)  # reads the header
         # Trailing silence lets a command at the very end of a file fill the model's window.
-        self._audio = np.concatenate([audio, np.zeros(int(pad_s * sample_rate_hz), np.int16)])
+        pad = np.zeros(int(pad_s * sample_rate_hz), np.int16)
+        self._blocks: Iterator[Int16Array] = itertools.chain(
+            [] if first is None else [first], blocks, [pad]
+        )
         self._chunk = chunk_samples
-        self._pos = 0
+        self._pending = np.zeros(0, np.int16)
 
     def read(self) -> Int16Array | None:
-        if self._pos >= self._audio.shape[0]:
+        while self._pending.shape[0] < self._chunk:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            self._pending = np.concatenate([self._pending, block])
+        if self._pending.shape[0] == 0:
             return None
-        chunk: Int16Array = self._audio[self._pos : self._pos + self._chunk]
-        self._pos += self._chunk
+        chunk, self._pending = self._pending[: self._chunk], self._pending[self._chunk :]
         return chunk
 
     def close(self) -> None:
-        self._pos = self._audio.shape[0]
+        self._blocks, self._pending = iter(()), np.zeros(0, np.int16)
 
 
 class SampleRing:
@@ -186,11 +236,13 @@ class SampleRing:
                 if remaining <= 0:
                     return False
                 self._ready.wait(remaining)
+            # Copied under the lock: once _read moves on, the writer may reuse those samples
+            # (an overrun it would not count).
             start = self._read % self._capacity
+            first = min(n, self._capacity - start)
+            out[:first] = self._data[start : start + first]
+            out[first:] = self._data[: n - first]
             self._read += n
-        first = min(n, self._capacity - start)
-        out[:first] = self._data[start : start + first]
-        out[first:] = self._data[: n - first]
         return True
 
 
@@ -216,8 +268,17 @@ class StreamPoller:
     MAX_STEP_S = 0.02
     FROZEN_S = 0.5  # a sleep this much longer than asked: the process was frozen, not the audio
 
-    def __init__(self, stream: Any, rate: int, period_frames: int, overflow_code: int) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        rate: int,
+        period_frames: int,
+        overflow_code: int,
+        reopen: Callable[[], Any] | None = None,
+    ) -> None:
         self._stream = stream
+        # PyAudio closes a stream whose read reports an overflow; this gives a new one.
+        self._reopen = reopen
         self._period = period_frames
         self._period_s = period_frames / rate
         self._overflow_code = overflow_code
@@ -227,16 +288,33 @@ class StreamPoller:
         self.polls = 0  # get_read_available() calls: about one per read once it has the rhythm
 
     def available(self) -> int:
-        self.polls += 1
-        avail = int(self._stream.get_read_available())
+        for _ in range(3):
+            self.polls += 1
+            try:
+                avail = int(self._stream.get_read_available())
+            except OSError as exc:  # e.g. -9988 "Stream closed"
+                raise MicrophoneLost(str(exc)) from None
+            if avail != self._overflow_code:
+                break
+            # PortAudio found the buffer overrun here and restarted the device: audio was
+            # lost, the stream goes on.
+            self._lost_audio()
         if avail < 0:  # PyAudio passes PortAudio's error code through
             raise MicrophoneLost(f"PortAudio error {avail}")
         return avail
 
+    def _lost_audio(self) -> None:
+        self.overflows += 1
+        self._window = None
+
     def discard(self) -> None:
-        """Throw away what has been captured so far."""
-        avail = self.available()
-        if avail:
+        """Throw away what has been captured so far. A sound server refills the stream from its
+        own queue as it is emptied (PulseAudio: seconds of it), so until less than a period is
+        left."""
+        for _ in range(100):
+            avail = self.available()
+            if avail < self._period:
+                return
             self._take(avail)
 
     def read_into(self, out: Int16Array, timeout_s: float) -> bool:
@@ -306,8 +384,16 @@ class StreamPoller:
         except OSError as exc:
             if exc.errno != self._overflow_code:
                 raise MicrophoneLost(str(exc)) from None
-            self.overflows += 1  # PortAudio reports the gap once; the stream carries on
-            self._window = None
+            self._lost_audio()
+            # PyAudio has closed the stream along with that error (and dropped the frames it
+            # read): capture goes on in a new one, from now.
+            if self._reopen is None:
+                raise MicrophoneLost(f"{exc} (stream closed)") from None
+            try:
+                self._stream = self._reopen()
+            except OSError as again:
+                raise MicrophoneLost(f"cannot reopen after an overflow: {again}") from None
+            self._consumed = 0
             return None
 
 
@@ -348,7 +434,7 @@ class MicrophoneSource:
             self.device_name = name
             self._rate = self._open_rate(index, open_rate_hz)
             chunk_len = self._rate * chunk_ms // 1000
-            ring_len = int(self._rate * ring_s)
+            ring_len = max(int(self._rate * ring_s), 2 * chunk_len)  # a read fits, with room
             self._ring = SampleRing(ring_len) if capture == "callback" else None
             self._chunk_s = chunk_ms / 1000
             self._resampler = (
@@ -363,15 +449,16 @@ class MicrophoneSource:
             self._expected_rate = self._rate / chunk_len  # callbacks per second
             self._continue = pyaudio.paContinue
             self._overflow_flag = pyaudio.paInputOverflow
-            self._stream = self._pa.open(
-                format=pyaudio.paInt16,
-                channels=1,
-                rate=self._rate,
-                input=True,
-                input_device_index=index,
-                frames_per_buffer=chunk_len,
-                stream_callback=self._callback if capture == "callback" else None,
-            )
+            self._open_args = {
+                "format": pyaudio.paInt16,
+                "channels": 1,
+                "rate": self._rate,
+                "input": True,
+                "input_device_index": index,
+                "frames_per_buffer": chunk_len,
+                "stream_callback": self._callback if capture == "callback" else None,
+            }
+            self._stream = self._pa.open(**self._open_args)
             release_alsa_plugins()
             if capture == "callback":
                 # read(chunks) takes up to this many chunks at once, at most half the ring.
@@ -384,7 +471,13 @@ class MicrophoneSource:
             self._buffer = np.zeros(self._max_chunks * chunk_len, dtype=np.int16)
             self._chunk = self._buffer[:chunk_len]
             self._poller = (
-                StreamPoller(self._stream, self._rate, chunk_len, pyaudio.paInputOverflowed)
+                StreamPoller(
+                    self._stream,
+                    self._rate,
+                    chunk_len,
+                    pyaudio.paInputOverflowed,
+                    reopen=self._reopen_stream,
+                )
                 if capture == "poll"
                 else None
             )
@@ -486,6 +579,13 @@ class MicrophoneSource:
         if self._resampler is None:
             return out
         return self._resampler.process(out)
+
+    def _reopen_stream(self) -> Any:
+        """The same stream again, after PyAudio closed it on an overflow (poll mode)."""
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        self._stream = self._pa.open(**self._open_args)
+        return self._stream
 
     def drain(self) -> None:
         """Forget the audio captured so far (what was said before a prompt, say)."""

@@ -300,16 +300,23 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
                 print(json.dumps({"file": str(path), "detections": [], "error": str(exc)}))
             continue
         detections = []
-        while (samples := source.read()) is not None:
-            for det in recognizer.feed(samples):
-                detections.append(
-                    {
-                        "command": det.command,
-                        "score": round(det.score, 4),
-                        "start_s": round(det.start_s, 3),
-                        "end_s": round(det.end_s, 3),
-                    }
-                )
+        try:
+            while (samples := source.read()) is not None:
+                for det in recognizer.feed(samples):
+                    detections.append(
+                        {
+                            "command": det.command,
+                            "score": round(det.score, 4),
+                            "start_s": round(det.start_s, 3),
+                            "end_s": round(det.end_s, 3),
+                        }
+                    )
+        except AudioError as exc:  # unreadable past its header: this file fails, not the run
+            failures += 1
+            print(f"edge-asr: {exc}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"file": str(path), "detections": [], "error": str(exc)}))
+            continue
         if as_json:
             print(json.dumps({"file": str(path), "detections": detections}), flush=True)
         else:

@@ -249,6 +249,11 @@ class Daemon:
                 log.warning("microphone unavailable: %s; retrying in %.1f s", exc, backoff)
                 backoff = self._restart_after(backoff)
                 continue
+            except Exception:  # PortAudio failing to start, say: retried, never the end
+                self._heartbeat = time.monotonic()
+                log.exception("cannot open the microphone; retrying in %.1f s", backoff)
+                backoff = self._restart_after(backoff)
+                continue
             self._mic_name = mic.device_name
             self._set_state(State.RUNNING)
             opened = time.monotonic()
@@ -271,6 +276,8 @@ class Daemon:
                     backoff = self._restart_after(backoff)
             except Exception:  # a bug in a stage must not silently end recognition
                 self.mic_restarts += 1
+                if time.monotonic() - opened >= MIC_SETTLED_S:  # not a loop of failures
+                    backoff = 0.5
                 log.exception("recognition failed; restarting capture in %.1f s", backoff)
                 backoff = self._restart_after(backoff)
             finally:
@@ -292,9 +299,10 @@ class Daemon:
             if chunk is None:
                 return
             self._heartbeat = time.monotonic()
-            if mic.overruns != overruns:
-                self.overruns += mic.overruns - overruns
-                overruns = mic.overruns
+            seen = mic.overruns  # once: PortAudio's thread may add to it meanwhile
+            if seen != overruns:
+                self.overruns += seen - overruns
+                overruns = seen
                 log.warning(
                     "capture overrun: audio was lost (%d so far); the listener fell behind the "
                     "device's buffer%s",

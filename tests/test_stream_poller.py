@@ -22,14 +22,18 @@ OVERFLOWED = -9981  # paInputOverflowed, as PyAudio puts it in OSError.errno
 
 class FakeInputStream:
     """Period k (0, 1, ...) lands at start + (k + 1) * period + delay(k); its samples are the
-    running sample count (mod 2**15), so any loss or repeat shows in what the reader gets."""
+    running sample count (mod 2**15) from `origin`, so any loss or repeat shows in what the
+    reader gets. Like PyAudio's, a read that raises the overflow closes the stream."""
 
     def __init__(
         self,
         buffer_periods: int = 20,
         delay: Callable[[int], float] = lambda k: 0.0,
+        origin: int = 0,
     ) -> None:
         self.start = time.monotonic()
+        self.origin = origin
+        self.closed = False
         self.period_s = PERIOD / RATE
         self.buffer = buffer_periods * PERIOD
         self.delay = delay
@@ -54,8 +58,13 @@ class FakeInputStream:
             self.read_pos = landed - self.buffer
             self.overflowed = True
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise OSError(-9988, "Stream closed")
+
     def get_read_available(self) -> int:
         with self._lock:
+            self._check_open()
             self.polls += 1
             if self.error is not None:
                 return self.error
@@ -65,19 +74,26 @@ class FakeInputStream:
 
     def read(self, frames: int, exception_on_overflow: bool = True) -> bytes:
         with self._lock:
+            self._check_open()
             landed = self._landed()
             self._check_overflow(landed)
             assert landed - self.read_pos >= frames, "the poller would block"
-            data = (np.arange(self.read_pos, self.read_pos + frames) % 32768).astype(np.int16)
+            first = self.origin + self.read_pos
+            data = (np.arange(first, first + frames) % 32768).astype(np.int16)
             self.read_pos += frames
             if self.overflowed and exception_on_overflow:
                 self.overflowed = False
+                self.closed = True  # PyAudio's read cleans the stream up before raising
                 raise OSError(OVERFLOWED, "Input overflowed")
             return data.tobytes()
 
+    def reopened(self) -> "FakeInputStream":
+        """The device's next stream: it captures from now on."""
+        return FakeInputStream(self.buffer // PERIOD, origin=self.origin + self._landed())
 
-def poller_for(stream: FakeInputStream) -> StreamPoller:
-    return StreamPoller(stream, RATE, PERIOD, OVERFLOWED)
+
+def poller_for(stream: FakeInputStream, reopen: Callable[[], object] | None = None) -> StreamPoller:
+    return StreamPoller(stream, RATE, PERIOD, OVERFLOWED, reopen=reopen)
 
 
 def ramp_from(first: int, frames: int) -> np.ndarray:
@@ -131,16 +147,46 @@ def test_a_stalled_stream_times_out_with_nothing_consumed_and_no_busy_loop() -> 
     np.testing.assert_array_equal(got, ramp_from(3 * PERIOD, 4 * PERIOD))
 
 
-def test_an_overflow_is_counted_and_reading_carries_on() -> None:
+def test_an_overflow_is_counted_and_reading_carries_on_in_a_new_stream() -> None:
+    """PyAudio closes the stream when a read reports the overflow: it used to end in
+    'Stream closed' (a generic error, a backoff and nothing heard for seconds)."""
     stream = FakeInputStream(buffer_periods=3)
-    poller = poller_for(stream)
+    streams = [stream]
+
+    def reopen() -> FakeInputStream:
+        streams.append(streams[-1].reopened())
+        return streams[-1]
+
+    poller = poller_for(stream, reopen)
     read_chunks(poller, 2, PERIOD)
     time.sleep(8 * stream.period_s)  # the reader is held up longer than the buffer lasts
     got = read_chunks(poller, 5, PERIOD)
-    assert poller.overflows == 1
+    assert poller.overflows == 1 and len(streams) == 2 and stream.closed
     # after the gap the audio is contiguous again
     np.testing.assert_array_equal(got, ramp_from(int(got[0]), got.shape[0]))
     assert int(got[0]) > 2 * PERIOD
+
+
+def test_an_overflow_found_by_the_availability_poll_is_counted() -> None:
+    """PortAudio's ALSA code may meet the overrun in get_read_available, restart the device and
+    return paInputOverflowed there: counted, not taken for a lost microphone."""
+    stream = FakeInputStream()
+    poller = poller_for(stream)
+    read_chunks(poller, 1, PERIOD)
+    real = stream.get_read_available
+    codes = iter([OVERFLOWED])
+    stream.get_read_available = lambda: next(codes, None) or real()  # type: ignore[method-assign]
+    read_chunks(poller, 2, PERIOD)
+    assert poller.overflows == 1
+
+
+def test_a_closed_stream_raises_microphone_lost() -> None:
+    stream = FakeInputStream()
+    poller = poller_for(stream)
+    read_chunks(poller, 1, PERIOD)
+    stream.closed = True
+    with pytest.raises(MicrophoneLost, match="Stream closed"):
+        poller.read_into(np.zeros(PERIOD, np.int16), timeout_s=1.0)
 
 
 def test_discard_forgets_what_was_captured_so_far() -> None:
