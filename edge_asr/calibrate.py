@@ -161,7 +161,10 @@ def site_report(
             (path, trace_blocks(recognizer, _tally(iter_wav(path, rate), lengths), chunk))
         )
         seconds += sum(lengths) / rate
-    hours = max(seconds, 1e-9) / 3600
+    if seconds < spec.window_s:
+        names = ", ".join(str(p) for p in negatives)
+        raise ValueError(f"{names}: {seconds:.1f} s of audio, too little to measure false accepts")
+    hours = seconds / 3600
     counts = dict.fromkeys(grid, 0)
     false_accepts: list[tuple[str, Detection]] = []
     for path, events in traces:

@@ -16,7 +16,7 @@ from typing import Any
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, Settings, dump_settings, load_settings
 
-EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
+EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CANTCREAT, EX_CONFIG = 0, 1, 2, 69, 73, 78
 
 log = logging.getLogger("edge_asr")
 
@@ -41,8 +41,8 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _at_least(low: float) -> Callable[[str], float]:
-    """argparse type: a number >= low (a usage error otherwise, exit 2)."""
+def _at_least(low: float, high: float = 1e9) -> Callable[[str], float]:
+    """argparse type: a number from low to high (a usage error otherwise, exit 2)."""
 
     def parse(text: str) -> float:
         try:
@@ -51,6 +51,8 @@ def _at_least(low: float) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value >= low:
             raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {text}")
+        if not value <= high:
+            raise argparse.ArgumentTypeError(f"must be <= {high:g}, got {text}")
         return value
 
     return parse
@@ -136,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
         " be shared.",
     )
     rec_room.add_argument("out", type=Path, metavar="WAV", help="file to write")
-    rec_room.add_argument("--minutes", type=_at_least(0.01), default=60.0, help="how long (60)")
+    rec_room.add_argument(
+        "--minutes", type=_at_least(0.01, 7 * 24 * 60), default=60.0, help="how long (60)"
+    )
     rec_room.add_argument("--device", help="input device index or name substring")
 
     enroll = command(
@@ -228,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .audio import AudioError
     from .backends import BackendError
     from .model import ModelError
+    from .record import OutputError
 
     try:
         if args.command == "devices":
@@ -258,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackendError, AudioError) as exc:
         print(f"edge-asr: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
+    except OutputError as exc:
+        print(f"edge-asr: {exc}", file=sys.stderr)
+        return EX_CANTCREAT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` or the like, which stopped reading
@@ -379,6 +387,9 @@ def _enroll(settings: Settings, args: argparse.Namespace) -> int:
     if args.commands:
         wanted = [c.strip() for c in args.commands.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in commands]
+        if not wanted:
+            print(f"edge-asr: --commands names none of {spec.name}'s", file=sys.stderr)
+            return EX_USAGE
         if unknown:
             print(f"edge-asr: not commands of {spec.name}: {', '.join(unknown)}", file=sys.stderr)
             return EX_USAGE

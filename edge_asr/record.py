@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 RATE_HZ = 16000
 
 
+class OutputError(Exception):
+    """Where the recording should go cannot be written (found before the microphone opens)."""
+
+
 def record(audio: AudioSettings, out: Path, seconds: float) -> float:
     """Record up to `seconds` of 16 kHz mono to `out`; SIGINT/SIGTERM end it early with what was
     recorded kept (the header is always completed). Returns the seconds written."""
@@ -31,12 +35,21 @@ def record(audio: AudioSettings, out: Path, seconds: float) -> float:
         nonlocal stop
         stop = True
 
+    try:  # before the microphone: a wrong path is told at once, not after the recording
+        file = out.open("wb")
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
+    try:
+        mic = _open(audio)
+    except BaseException:
+        file.close()
+        out.unlink(missing_ok=True)  # nothing was recorded
+        raise
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    mic = _open(audio)
     written = 0
     started = time.monotonic()
     try:
-        with wave.open(str(out), "wb") as wav:
+        with file, wave.open(file, "wb") as wav:
             _header(wav)
             log.info("recording %.0f s from %r to %s", seconds, mic.device_name, out)
             while not stop and written < seconds * RATE_HZ:
@@ -72,6 +85,11 @@ def record_takes(
     """Prompt for each command `takes` times and write folder/<command>/take-N.wav (spaces in a
     command as "_", numbering after the takes already there, so a second run adds takes). A
     take with nothing loud in it is asked for again, up to TAKE_TRIES times."""
+    try:
+        for command in commands:
+            (folder / command.replace(" ", "_")).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename}: cannot create ({exc.strerror})") from None
     mic = _open(audio)
     written: list[Path] = []
     n = int(seconds * RATE_HZ)

@@ -137,6 +137,9 @@ def test_bad_inputs_name_the_file_or_folder(tmp_path: Path) -> None:
     assert none.returncode == 1 and "no <command>/*.wav files" in none.stderr
     negative = calibrate(site, "--per-hour", "-1")
     assert negative.returncode == 2 and "--per-hour: must be >= 0" in negative.stderr
+    # A recording stopped at once used to "meet" the target: 0 false accepts in 0 hours.
+    silent = calibrate(write_wav(tmp_path / "nothing.wav", quiet_room(0)))
+    assert silent.returncode == 1 and "0.0 s of audio, too little" in silent.stderr
 
 
 def test_long_recordings_are_traced_block_by_block(tmp_path: Path) -> None:

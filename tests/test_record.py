@@ -82,3 +82,21 @@ def test_no_device_is_a_clear_error(tmp_path: Path, virtual_mic: VirtualMic) -> 
     )
     assert done.returncode == 69, done.stderr
     assert "no-such-mic" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unwritable_output_is_told_before_the_microphone_opens(tmp_path: Path) -> None:
+    """Exit 73 (cannot create), one line: it used to open the microphone first and end in a
+    traceback. The device named here does not exist, so reaching it would say so instead."""
+    cases = [
+        ("record", tmp_path / "no" / "such" / "x.wav", "--minutes", "0.1"),
+        ("record", tmp_path, "--minutes", "0.1"),  # a folder
+        ("enroll", SAMPLE, "--takes", "1", "--commands", "stop"),  # a file, not a folder
+    ]
+    for args in cases:
+        done = subprocess.run(
+            edge_asr(*args, "--device", "no-such-mic"), capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 73, (args, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if line.startswith("edge-asr:")]
+        assert len(lines) == 1 and "cannot" in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "no").exists()
