@@ -82,7 +82,9 @@ def onnx_session(path: Path, threads: int = 1) -> Any:
     threads, exact integer arithmetic."""
     try:
         import onnxruntime as ort
-    except ImportError:
+    except ImportError as exc:
+        if importlib.util.find_spec("onnxruntime") is not None:
+            raise BackendError(f"onnxruntime is installed but does not import: {exc}") from None
         raise BackendError("ONNX backend needs onnxruntime: pip install 'edge-asr[onnx]'") from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -170,14 +172,20 @@ TFLITE_MODULES = ("ai_edge_litert", "tflite_runtime")
 
 
 def _tflite_interpreter(module: str | None = None) -> tuple[str, Any]:
-    """The first installed TFLite runtime of TFLITE_MODULES (or `module`): name, Interpreter."""
+    """The first TFLite runtime of TFLITE_MODULES (or `module`) that imports: name, Interpreter.
+    One that is installed but does not import (built against numpy 1.x with numpy 2 installed,
+    say) is skipped with a warning when another may serve."""
+    broken = []
     for name in TFLITE_MODULES if module is None else (module,):
         if importlib.util.find_spec(name) is None:
             continue
         try:
             return name, importlib.import_module(f"{name}.interpreter").Interpreter
-        except ImportError as exc:  # e.g. built against numpy 1.x but numpy 2 installed
-            raise BackendError(f"{name} is installed but does not import: {exc}") from None
+        except ImportError as exc:
+            log.warning("%s is installed but does not import: %s", name, exc)
+            broken.append(f"{name} is installed but does not import: {exc}")
+    if broken:
+        raise BackendError("; ".join(broken))
     raise BackendError("TFLite backend needs tflite-runtime: pip install 'edge-asr[tflite]'")
 
 
@@ -209,10 +217,17 @@ def load_backend(spec: ModelSpec, choice: str = "auto", threads: int = 1) -> Bac
     # arm) and uses 20-25 MB less memory. On LiteRT TFLite also uses a little less CPU than ONNX
     # Runtime, but the thresholds are calibrated on ONNX Runtime's posteriors, which LiteRT's
     # rounding moves (the top class differs on ~1.4 % of windows), so auto stays with ONNX.
+    failed = []
     for runtime in ("onnx", "tflite"):
         path = spec.path_of(runtime)
         if runtime in runtimes and path is not None:
-            return _make(runtime, spec, path, threads)
+            try:
+                return _make(runtime, spec, path, threads)
+            except BackendError as exc:  # installed but broken: the other runtime may do
+                log.warning("%s; trying the next runtime", exc)
+                failed.append(str(exc))
+    if failed:
+        raise BackendError(f"no runtime for {spec.folder} loads: {'; '.join(failed)}")
     raise BackendError(
         f"no usable runtime for {spec.folder}: it offers {sorted(spec.files)}, installed runtimes"
         f" are {runtimes or 'none'}; pip install 'edge-asr[tflite]' or 'edge-asr[onnx]'"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -226,6 +227,10 @@ def _setup_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A file name that is not valid UTF-8 (Linux allows any bytes) must not end a run
+    # half-way under a strict locale: such bytes are printed escaped.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
     if argv and argv[0] in ("train", "evaluate"):  # their own parsers live in the train extra
         return _train_or_evaluate(argv[0], argv[1:])
     args = _parser().parse_args(argv)

@@ -1,12 +1,18 @@
 """Integer tensors in and out of the runtimes: quantize and dequantize with the model's own
-scale and zero point, over the whole int8 range."""
+scale and zero point, over the whole int8 range; and which runtime `auto` ends up with."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from repo import ROOT
 
 from edge_asr.backends import _Quantizer
+from edge_asr.model import default_model_dir
 
 
 @pytest.mark.parametrize("zero_point", [4, -35, 0, 127, -128])
@@ -83,3 +89,22 @@ def test_onnx_sessions_multiply_int8_exactly_where_fast_kernels_saturate(tmp_pat
     assert exact / OUT_SCALE < 127  # fits the output's int8
     expected = round(exact / OUT_SCALE) * OUT_SCALE  # the output's own int8 rounding
     np.testing.assert_array_equal(out, np.full((1, 1, 4, 4), expected, np.float32))
+
+
+def test_auto_skips_a_runtime_that_is_installed_but_does_not_import(tmp_path: Path) -> None:
+    """A broken onnxruntime (a missing shared library, a numpy ABI mismatch) used to stop
+    `auto` with 'needs onnxruntime: pip install' though TFLite was there and fine."""
+    broken = tmp_path / "onnxruntime"
+    broken.mkdir()
+    (broken / "__init__.py").write_text('raise ImportError("libonnxruntime.so: no such file")\n')
+    sample = default_model_dir() / "samples" / "yes.wav"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    recognize = [sys.executable, "-m", "edge_asr.cli", "recognize", "--json"]
+    auto = subprocess.run([*recognize, str(sample)], env=env, capture_output=True, text=True)
+    assert auto.returncode == 0, auto.stderr
+    assert [d["command"] for d in json.loads(auto.stdout)["detections"]] == ["yes"]
+    assert "onnxruntime is installed but does not import: libonnxruntime.so" in auto.stderr
+    forced = subprocess.run(
+        [*recognize, "--backend", "onnx", str(sample)], env=env, capture_output=True, text=True
+    )
+    assert forced.returncode == 69 and "is installed but does not import" in forced.stderr

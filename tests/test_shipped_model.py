@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -133,6 +134,20 @@ def test_output_piped_into_head_ends_quietly() -> None:
     assert proc.wait(timeout=120) == 128 + 13, stderr
     assert first["file"] == str(files[0])
     assert "Traceback" not in stderr and "Broken pipe" not in stderr
+
+
+def test_a_file_name_that_is_not_utf8_does_not_end_the_run(tmp_path: Path) -> None:
+    """Linux names may hold any bytes; printing one under a strict UTF-8 locale raised
+    UnicodeEncodeError and the files after it were never read."""
+    sample = MODEL / "samples" / "yes.wav"
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xffname.wav"))
+    shutil.copyfile(sample, odd)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    cmd = [sys.executable, "-m", "edge_asr.cli", "recognize", str(odd), str(sample)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].endswith("bad\\udcffname.wav: yes (0.93) at 0.99s")
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
