@@ -147,7 +147,7 @@ def test_a_file_name_that_is_not_utf8_does_not_end_the_run(tmp_path: Path) -> No
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 2 and lines[0].endswith("bad\\udcffname.wav: yes (0.93) at 0.99s")
+    assert len(lines) == 2 and "bad\\udcffname.wav: yes (" in lines[0]
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
