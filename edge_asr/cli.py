@@ -175,7 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument(
         "--status-dir", type=Path, help="where the daemon writes status.json (default: state dir)"
     )
-    health.add_argument("--max-age-s", type=float, default=30.0, help="status file freshness")
+    health.add_argument(
+        "--max-age-s", type=_at_least(1.0), default=30.0, help="status file freshness (30)"
+    )
 
     from .bench import add_arguments as add_bench
 
@@ -379,7 +381,7 @@ def _record(settings: Settings, out: Path, minutes: float) -> int:
     from .record import record
 
     seconds = record(settings.audio, out, minutes * 60)
-    print(f"wrote {out}: {seconds / 60:.1f} min at 16000 Hz")
+    print(f"wrote {out}: {seconds:.1f} s at 16000 Hz")
     return EX_OK
 
 
@@ -463,11 +465,11 @@ def _health(settings: Settings, max_age_s: float) -> int:
 
     try:
         status = read_status(settings.outbox.status_folder)
-    except (OSError, ValueError) as exc:
+        age = time.time() - float(status.get("updated_ts", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # missing or mangled
         print(f"unhealthy: no status ({exc})")
         return EX_FAIL
-    age = time.time() - float(status.get("updated_ts", 0))
-    if status.get("state") not in ("running", "restarting") or age > max_age_s:
+    if status.get("state") not in ("running", "restarting") or not age <= max_age_s:
         print(f"unhealthy: state {status.get('state')}, updated {age:.0f} s ago")
         return EX_FAIL
     print(f"healthy: {status.get('state')}, mqtt connected {status.get('mqtt_connected')}")

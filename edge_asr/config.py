@@ -76,6 +76,15 @@ class AudioSettings(_Section):
     )
     reopen_backoff_max_s: float = Field(10.0, gt=0, description="Longest wait between reopen tries")
 
+    @field_validator("device", mode="before")
+    @classmethod
+    def _index_or_name(cls, value: Any) -> Any:
+        # Before pydantic's own coercion, which takes `true` for index 1 and names a float's
+        # error after the str branch of the union.
+        if isinstance(value, bool) or not isinstance(value, int | str | None):
+            raise ValueError("a device index (0, 1, ...) or part of its name")
+        return value
+
     @property
     def idle_read_chunks(self) -> int:
         """Chunks the listener takes at once while the recognizer is idle (at least 1)."""

@@ -41,6 +41,9 @@ def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[audio]\nstall_timeout_s = inf\n", "audio.stall_timeout_s"),
         ("[model.thresholds]\nyes = nan\n", "model.thresholds"),
         ("[outbox]\nmax_age_s = nan\n", "outbox.max_age_s"),
+        # pydantic would take true for device index 1, and blame 1.5 on "audio.device.str"
+        ("[audio]\ndevice = true\n", "audio.device"),
+        ("[audio]\ndevice = 1.5\n", "audio.device"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

@@ -80,9 +80,9 @@ def test_a_failed_write_does_not_count_as_written(
     assert read_status(tmp_path)["detections"] == 1
 
 
-def health(state_dir: Path) -> subprocess.CompletedProcess[str]:
+def health(state_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edge_asr.cli", "health", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "edge_asr.cli", "health", "--state-dir", str(state_dir), *flags],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -103,3 +103,16 @@ def test_health_reads_the_heartbeat_age(tmp_path: Path) -> None:
     path.write_text(json.dumps({**written, "updated_ts": time.time() - 45.0}))
     stale = health(tmp_path)
     assert stale.returncode != 0 and "unhealthy" in stale.stdout
+
+
+def test_a_mangled_status_file_or_a_nan_age_limit_is_never_healthy(tmp_path: Path) -> None:
+    """A status file cut short by a full disk, or a typo in a container's HEALTHCHECK: it gave
+    a traceback, and --max-age-s nan called a 56-year-old file healthy."""
+    path = tmp_path / STATUS_FILE
+    for text in ("[]", '{"state": "running", "updated_ts": "soon"}', '{"state": "runn'):
+        path.write_text(text)
+        mangled = health(tmp_path)
+        assert mangled.returncode == 1 and "unhealthy" in mangled.stdout, text
+        assert "Traceback" not in mangled.stderr
+    path.write_text(json.dumps({"state": "running", "updated_ts": 0}))
+    assert health(tmp_path, "--max-age-s", "nan").returncode == 2
