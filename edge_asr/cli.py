@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="edge-asr", description=DESCRIPTION, epilog=EXIT_CODES, formatter_class=fmt
     )
     parser.add_argument("--version", action="version", version=f"edge-asr {__version__}")
+    parser.add_argument(  # `edge-asr --config X run` reads as naturally as `run --config X`
+        "-c",
+        "--config",
+        dest="config_before",
+        type=Path,
+        metavar="CONFIG",
+        help="TOML config file, before or after the command",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -236,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in ("train", "evaluate"):  # their own parsers live in the train extra
         return _train_or_evaluate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
+    if args.config_before is not None and getattr(args, "config", None) is None:
+        args.config = args.config_before
     from .audio import AudioError
     from .backends import BackendError
     from .model import ModelError

@@ -76,6 +76,9 @@ def test_cli_exits_78_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "mqtt.port" in lines[0], result.stderr
+    before = [sys.executable, "-m", "edge_asr.cli", "--config", str(path), "config", "check"]
+    result = subprocess.run(before, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78 and "mqtt.port" in result.stderr  # was "invalid choice"
 
 
 def test_config_check_names_the_decoder_the_model_will_run_with(tmp_path: Path) -> None:
