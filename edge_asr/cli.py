@@ -457,12 +457,12 @@ def _config(action: str, settings: Settings) -> int:
     spec = load_spec(settings.model.path or default_model_dir())
     backend = load_backend(spec, settings.model.backend, settings.model.threads)
     recognizer = Recognizer(spec, backend, settings.decoder, settings.model.thresholds)
-    for path in (
-        settings.mqtt.password_file,
-        *(vars(settings.mqtt.tls).values() if settings.mqtt.tls else ()),
-    ):
+    files = {"mqtt.password_file": settings.mqtt.password_file}
+    if settings.mqtt.tls:
+        files.update({f"mqtt.tls.{key}": value for key, value in vars(settings.mqtt.tls).items()})
+    for key, path in files.items():
         if isinstance(path, Path) and not path.is_file():
-            raise ConfigError(f"config key mqtt: file {path} not found")
+            raise ConfigError(f"config key {key}: file {path} not found")
     print(
         f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
         f"on {backend.name}; {recognizer.describe()}"

@@ -162,3 +162,11 @@ def test_threshold_for_a_command_the_model_lacks_exits_78(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("edge-asr:")]
     assert len(errors) == 1 and "model.thresholds.yse: not a command" in errors[0], result.stderr
+
+
+def test_config_check_names_the_missing_tls_file(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[mqtt.tls]\nca_file = "{tmp_path / "ca.pem"}"\n')
+    check = [sys.executable, "-m", "edge_asr.cli", "config", "check", "--config", str(path)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    assert "config key mqtt.tls.ca_file: file" in result.stderr  # was "config key mqtt"
