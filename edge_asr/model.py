@@ -135,7 +135,9 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
     input_frames = data["input_frames"]
     if not isinstance(input_frames, int) or input_frames < 1:
         raise ValueError("input_frames must be a positive integer")
-    thresholds = {str(k): float(v) for k, v in dict(data.get("thresholds", {})).items()}
+    if not isinstance(data.get("thresholds", {}), dict):
+        raise ValueError('thresholds must be an object ({"default": 0.9, "<command>": ...})')
+    thresholds = {str(k): float(v) for k, v in data.get("thresholds", {}).items()}
     default = thresholds.pop("default", 0.8)
     for label, value in [("default", default), *thresholds.items()]:
         if not 0.0 < value <= 1.0:
@@ -145,6 +147,10 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
     files_raw = data["files"]
     if not isinstance(files_raw, dict):
         raise ValueError("files must be an object")
+    if not all(
+        isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in files_raw.values()
+    ):
+        raise ValueError('each entry of files must be {"sha256": "<hex digest>"}')
     files = {str(name): str(entry["sha256"]) for name, entry in files_raw.items()}
     if not any(name in files for name in MODEL_FILES.values()):
         raise ValueError(f"files must list {' or '.join(MODEL_FILES.values())}")

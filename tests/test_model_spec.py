@@ -44,6 +44,9 @@ def test_loads_and_verifies(folder: Path) -> None:
         ({"thresholds": {"default": 0}}, r"\(0, 1\]"),
         ({"frontend": {"hop": 1}}, "unknown frontend parameters: 'hop'"),
         ({"files": {}}, "must list model.onnx or model.tflite"),
+        # a list gave the default 0.8 instead of the model's calibrated threshold, silently
+        ({"thresholds": []}, "thresholds must be an object"),
+        ({"files": {"model.onnx": "ab12"}}, r'each entry of files must be \{"sha256"'),
         ({"decoder": []}, "decoder must be an object"),
         ({"decoder": {"hop_ms": 10}}, "decoder.hop_ms: unknown key"),
         (
