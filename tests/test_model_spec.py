@@ -114,22 +114,9 @@ def test_unreadable_model_file_is_named_not_a_traceback(folder: Path) -> None:
     with wave.open(str(clip), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
         w.writeframes(b"\0\0" * 1600)
-    result = subprocess.run(
-        [
-            *UNPRIVILEGED,
-            sys.executable,
-            "-m",
-            "edge_asr.cli",
-            "recognize",
-            "--json",
-            "--model",
-            str(folder),
-            str(clip),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    recognize = [sys.executable, "-m", "edge_asr.cli", "recognize", "--json", "--model"]
+    command = [*UNPRIVILEGED, *recognize, str(folder), str(clip)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 78, result.stderr
     assert "Traceback" not in result.stderr
     assert "model.onnx: cannot read (Permission denied)" in result.stderr

@@ -81,22 +81,10 @@ def export_onnx_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    model = model.eval()
-    example = torch.from_numpy(calib[:1])
     with tempfile.TemporaryDirectory(prefix="edge-asr-onnx-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         pre = Path(tmp) / "pre.onnx"
-        program = torch.onnx.export(
-            model,
-            (example,),
-            dynamo=True,
-            input_names=["features"],
-            output_names=["logits"],
-            external_data=False,
-        )
-        assert program is not None
-        program.save(str(fp32))
-        _drop_provenance(fp32)
+        export_onnx_fp32(model, calib[:1], fp32)
         # Symbolic shape inference + graph cleanup so every tensor has a shape for calibration.
         with _errors_raise(_PRE_PROCESS_LOGGER, f"{path}: onnxruntime's pre-processing failed"):
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
@@ -126,6 +114,22 @@ def export_onnx_int8(
     size = _check_size(path)
     log.info("INT8 ONNX %s: %.1f KB", path, size / 1024)
     return {"bytes": size}
+
+
+def export_onnx_fp32(model: nn.Module, example: FloatArray, path: Path) -> None:
+    """The network as an fp32 ONNX file (dynamo exporter; input `features`, output `logits`,
+    the shape of `example`), without the exporter's stack traces."""
+    program = torch.onnx.export(
+        model.eval(),
+        (torch.from_numpy(example),),
+        dynamo=True,
+        input_names=["features"],
+        output_names=["logits"],
+        external_data=False,
+    )
+    assert program is not None
+    program.save(str(path))
+    _drop_provenance(path)
 
 
 def _drop_provenance(path: Path) -> None:
