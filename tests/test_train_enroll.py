@@ -119,3 +119,33 @@ def test_train_names_a_missing_enrollment_folder_without_a_traceback(tmp_path: P
     assert result.returncode != 0
     assert f"--enroll {tmp_path / 'nowhere'}: not a folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("commands", "out", "message"),
+    [
+        ("scene 2, lights off", "m", "cannot say '2'; use the letters a-z and spell numbers"),
+        ("café, go", "m", "cannot say 'é'"),
+        ("Lights On, lights on!", "m", "'Lights On' and 'lights on!' are the same words"),
+        ("lights on", "file.txt", "--out FOLDER/file.txt: exists and is not a folder"),
+    ],
+)
+def test_train_refuses_what_would_fail_or_mislead_only_at_the_end(
+    tmp_path: Path, commands: str, out: str, message: str
+) -> None:
+    """'scene 2' trained as 'scene' and '123' as an empty label; an --out that is a file
+    failed after the whole run. All are refused at once now."""
+    pytest.importorskip("torch", reason="training needs the [train] extra")
+    (tmp_path / "file.txt").write_text("not a folder")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "edge_asr.cli", "train", "--commands", commands),
+            *("--size", "tiny", "--out", str(tmp_path / out), "--cache", str(tmp_path / "c")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert message.replace("FOLDER", str(tmp_path)) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "c").exists()

@@ -117,12 +117,52 @@ def train(args: argparse.Namespace) -> int:
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     if len(commands) < 1 or len(set(commands)) != len(commands):
         raise SystemExit("edge-asr train: --commands needs one or more distinct commands")
+    _check_commands(commands)
     if args.jobs < 1:
         raise SystemExit("edge-asr train: --jobs must be 1 or more")
+    _check_out(args.out, args.evaluate_only)
     if args.enroll is not None:
         _check_enrollment(args.enroll, commands, args.cache)
     with side_worker(args.jobs) as side:
         return _train(args, commands, side)
+
+
+def _check_commands(commands: list[str]) -> None:
+    """Each command as the voices will say it: English letters only (labels and TTS text are
+    a-z), and no two the same once spelt so. Found now, not as a broken model at the end."""
+    from . import vocab
+
+    seen: dict[str, str] = {}
+    for command in commands:
+        odd = sorted({ch for ch in command.lower() if ch.isalnum() and not "a" <= ch <= "z"})
+        if odd:
+            raise SystemExit(
+                f"edge-asr train: command {command!r}: the English TTS voices cannot say"
+                f" {''.join(odd)!r}; use the letters a-z and spell numbers ('two', not '2')"
+            )
+        label = vocab.normalise(command)
+        if not label:
+            raise SystemExit(f"edge-asr train: command {command!r} has no words")
+        if label in seen:
+            raise SystemExit(
+                f"edge-asr train: commands {seen[label]!r} and {command!r} are the same words"
+            )
+        seen[label] = command
+
+
+def _check_out(out: Path, evaluate_only: bool) -> None:
+    """--out must be a folder that can be written, found before the TTS and training."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"edge-asr train: --out {out}: exists and is not a folder")
+    if evaluate_only:
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".edge-asr-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(f"edge-asr train: --out {out}: cannot write ({exc.strerror})") from None
 
 
 def _check_enrollment(folder: Path, commands: list[str], cache: Path) -> None:
