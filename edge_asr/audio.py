@@ -202,7 +202,8 @@ class SampleRing:
         self._read = 0  # total samples ever read
         self._ready = threading.Condition(threading.Lock())
         self._want = 0  # samples the reader waits for: write() wakes it only once they are there
-        self.overruns = 0
+        self.overruns = 0  # episodes: a reader that falls behind once counts once
+        self._overrunning = False
 
     def write(self, samples: Int16Array) -> None:
         n = samples.shape[0]
@@ -215,7 +216,8 @@ class SampleRing:
         with self._ready:
             self._write += n
             if self._write - self._read > self._capacity:
-                self.overruns += 1
+                self.overruns += not self._overrunning
+                self._overrunning = True
                 self._read = self._write - self._capacity
             if self._write - self._read >= self._want:
                 self._ready.notify()
@@ -243,6 +245,7 @@ class SampleRing:
             out[:first] = self._data[start : start + first]
             out[first:] = self._data[: n - first]
             self._read += n
+            self._overrunning = False
         return True
 
 
@@ -445,6 +448,7 @@ class MicrophoneSource:
             self._priority = realtime_priority
             self.realtime: str | None = None  # set by the capturing thread: "fifo:N" or why not
             self.status_overflows = 0
+            self._overflowing = False
             self._calls, self._calls_since = 0, time.monotonic()
             self._expected_rate = self._rate / chunk_len  # callbacks per second
             self._continue = pyaudio.paContinue
@@ -543,8 +547,9 @@ class MicrophoneSource:
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
                 self.realtime = "dropped: callbacks arrived in a tight loop"
             self._calls_since = now
-        if status & self._overflow_flag:
-            self.status_overflows += 1
+        overflow = bool(status & self._overflow_flag)
+        self.status_overflows += overflow and not self._overflowing  # once per episode
+        self._overflowing = overflow
         if data and self._ring is not None:
             self._ring.write(np.frombuffer(data, dtype=np.int16))
         return None, self._continue

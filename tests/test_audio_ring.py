@@ -46,3 +46,16 @@ def test_short_read_times_out_without_consuming_and_overruns_are_counted() -> No
     for _ in range(3):  # 4800 samples into a 4000-sample ring nobody reads
         ring.write(np.ones(1600, np.int16))
     assert ring.overruns == 1
+
+
+def test_one_stalled_reader_is_one_overrun_however_long_the_stall() -> None:
+    """A 6 s stall of the reader counted 20 overruns in callback mode (one per buffer) and 1
+    in poll mode; both count episodes now."""
+    ring = SampleRing(4000)
+    for _ in range(20):  # the reader is away: every write overwrites
+        ring.write(np.ones(1600, np.int16))
+    assert ring.overruns == 1
+    assert ring.read_into(np.zeros(1600, np.int16), 0.01)  # it catches up ...
+    for _ in range(5):  # ... and falls behind again
+        ring.write(np.ones(1600, np.int16))
+    assert ring.overruns == 2
