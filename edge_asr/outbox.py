@@ -287,7 +287,7 @@ class Outbox:
         """While degraded and empty, try the database again every retry_s."""
         if self._db is not None or self.path is None or not self.degraded or self._memory:
             return
-        if time.monotonic() - self._last_try >= self._retry_s:
+        if self._mono() - self._last_try >= self._retry_s:
             self._restore()
 
     def _restore(self) -> bool:
@@ -299,7 +299,7 @@ class Outbox:
         seq this process has used, so seqs keep growing for the publisher.
         """
         assert self.path is not None
-        self._last_try = time.monotonic()
+        self._last_try = self._mono()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._connect(self.path)
