@@ -182,8 +182,8 @@ def _tflite_interpreter(module: str | None = None) -> tuple[str, Any]:
         try:
             return name, importlib.import_module(f"{name}.interpreter").Interpreter
         except ImportError as exc:
-            log.warning("%s is installed but does not import: %s", name, exc)
             broken.append(f"{name} is installed but does not import: {exc}")
+            log.warning("%s", broken[-1])
     if broken:
         raise BackendError("; ".join(broken))
     raise BackendError("TFLite backend needs tflite-runtime: pip install 'edge-asr[tflite]'")

@@ -316,16 +316,9 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
     failures = 0
     for path in files:
         recognizer.reset()
-        try:
-            source = WavFileSource(path, rate, chunk)
-        except AudioError as exc:
-            failures += 1
-            print(f"edge-asr: {exc}", file=sys.stderr)
-            if as_json:
-                print(json.dumps({"file": str(path), "detections": [], "error": str(exc)}))
-            continue
         detections = []
-        try:
+        try:  # a bad header fails in WavFileSource, a bad body while reading: this file only
+            source = WavFileSource(path, rate, chunk)
             while (samples := source.read()) is not None:
                 for det in recognizer.feed(samples):
                     detections.append(
@@ -336,7 +329,7 @@ def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
                             "end_s": round(det.end_s, 3),
                         }
                     )
-        except AudioError as exc:  # unreadable past its header: this file fails, not the run
+        except AudioError as exc:
             failures += 1
             print(f"edge-asr: {exc}", file=sys.stderr)
             if as_json:
@@ -476,7 +469,7 @@ def _health(settings: Settings, max_age_s: float) -> int:
     try:
         status = read_status(settings.outbox.status_folder)
         age = time.time() - float(status.get("updated_ts", 0))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:  # missing or mangled
+    except (OSError, ValueError, TypeError) as exc:  # missing or mangled
         print(f"unhealthy: no status ({exc})")
         return EX_FAIL
     if status.get("state") not in ("running", "restarting") or not age <= max_age_s:

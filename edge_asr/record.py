@@ -35,21 +35,24 @@ def record(audio: AudioSettings, out: Path, seconds: float) -> float:
         nonlocal stop
         stop = True
 
-    try:  # before the microphone: a wrong path is told at once, not after the recording
-        file = out.open("wb")
+    # Before the microphone: a wrong path is told at once, not after the recording. Appending
+    # nothing creates a missing file and leaves an existing one as it was.
+    created = not out.exists()
+    try:
+        out.open("ab").close()
     except OSError as exc:
         raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
     try:
         mic = _open(audio)
     except BaseException:
-        file.close()
-        out.unlink(missing_ok=True)  # nothing was recorded
+        if created:
+            out.unlink(missing_ok=True)  # nothing was recorded
         raise
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     written = 0
     started = time.monotonic()
     try:
-        with file, wave.open(file, "wb") as wav:
+        with wave.open(str(out), "wb") as wav:
             _header(wav)
             log.info("recording %.0f s from %r to %s", seconds, mic.device_name, out)
             while not stop and written < seconds * RATE_HZ:
@@ -96,8 +99,7 @@ def record_takes(
     try:
         mic.read()  # the first prompt waits until the sound server delivers audio
         for command in commands:
-            target = folder / command.replace(" ", "_")
-            target.mkdir(parents=True, exist_ok=True)
+            target = folder / command.replace(" ", "_")  # made above
             first = 1 + _last_take(target)
             for k in range(first, first + takes):
                 for attempt in range(TAKE_TRIES):

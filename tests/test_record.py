@@ -100,3 +100,20 @@ def test_an_unwritable_output_is_told_before_the_microphone_opens(tmp_path: Path
         lines = [line for line in done.stderr.splitlines() if line.startswith("edge-asr:")]
         assert len(lines) == 1 and "cannot" in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_a_missing_device_leaves_an_existing_recording_as_it_was(
+    tmp_path: Path, virtual_mic: VirtualMic
+) -> None:
+    """The output is checked before the microphone opens, without truncating what is there."""
+    kept = tmp_path / "room.wav"
+    kept.write_bytes(b"yesterday's recording")
+    done = subprocess.run(
+        edge_asr("record", kept, "--minutes", "0.1", "--device", "no-such-mic"),
+        env=virtual_mic.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 69, done.stderr
+    assert kept.read_bytes() == b"yesterday's recording"
