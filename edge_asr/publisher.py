@@ -42,10 +42,58 @@ IDLE_WAKE_S = 5.0  # the sender also wakes this often, so expired entries get dr
 # first few rejections are logged and answered on the error topic, the rest only counted.
 REJECTS_TOLD_PER_WINDOW = 10
 REJECT_WINDOW_S = 60.0
+# Connections the broker closes this soon after accepting them, several in a row, are another
+# client taking over our client id (at least 3 x reconnect_min_s: the other side's retry delay).
+SHORT_SESSION_S = 10.0
+SHORT_SESSIONS_TOLD = 3
 
 
 class PublisherError(Exception):
     """A publisher that cannot be built from its settings; the message names the key or file."""
+
+
+class _ShortSessions:
+    """Connections the broker closed soon after accepting them, counted in a row. Under MQTT
+    3.1.1 that is all a client sees of another one connecting with its client id: the broker
+    closes the older connection, which reconnects a second later and closes the other's, in a
+    loop that goes on for as long as both run (two devices cloned from one SD card image keep
+    one hostname, the default device_id)."""
+
+    def __init__(self, short_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.short_s = short_s
+        self._clock = clock
+        self._lock = threading.Lock()  # paho's thread and the sender's
+        self._since: float | None = None
+        self.in_a_row = 0
+
+    def accepted(self) -> None:
+        with self._lock:
+            self._since = self._clock()
+
+    def closed(self) -> float | None:
+        """A connection the broker closed: how long it lasted (None if none was accepted)."""
+        with self._lock:
+            if self._since is None:
+                return None
+            lived, self._since = self._clock() - self._since, None
+            self.in_a_row = self.in_a_row + 1 if lived < self.short_s else 0
+            return lived
+
+    def held(self) -> float | None:
+        """While looping: if the current connection has lasted short_s, the loop is over; how
+        long it has lasted then, else None."""
+        with self._lock:
+            if self.in_a_row < SHORT_SESSIONS_TOLD or self._since is None:
+                return None
+            lived = self._clock() - self._since
+            if lived < self.short_s:
+                return None
+            self.in_a_row = 0
+            return lived
+
+    @property
+    def looping(self) -> bool:
+        return self.in_a_row >= SHORT_SESSIONS_TOLD
 
 
 class _RejectBudget:
@@ -101,13 +149,14 @@ class Publisher:
         self._state: bytes | None = None
         self._sender: threading.Thread | None = None
         self._unreachable_logged = False
+        self._short = _ShortSessions(max(SHORT_SESSION_S, 3 * settings.reconnect_min_s))
         self._control_mid: int | None = None
         # Outbox seq -> paho's message for it: paho keeps a QoS 1 message it was given until
         # the broker acknowledges it, and sends it again itself after a reconnect, so an entry
         # it holds is waited for, not published again (sender thread only).
         self._handed: dict[int, mqtt.MQTTMessageInfo] = {}
 
-        client_id = settings.client_id or f"edge-asr-{settings.device_id}"
+        client_id = self._client_id = settings.client_id or f"edge-asr-{settings.device_id}"
         # clean_session: the outbox, not the broker session, is what makes delivery durable;
         # subscriptions are renewed on every connect.
         self._client = mqtt.Client(
@@ -227,6 +276,9 @@ class Publisher:
         while not self._stopping.is_set():
             self._wake.wait(timeout=IDLE_WAKE_S)
             self._wake.clear()
+            held = self._short.held()
+            if held is not None:
+                self._tell_held(held)
             try:
                 self._drain()
             except Exception:  # a bug here must not silently end delivery
@@ -296,7 +348,10 @@ class Publisher:
             )
             return
         try:
-            log.info("connected to MQTT broker %s", self._broker)
+            # While another client keeps taking our connection, the reconnects are not news.
+            level = logging.DEBUG if self._short.looping else logging.INFO
+            log.log(level, "connected to MQTT broker %s", self._broker)
+            self._short.accepted()
             self._unreachable_logged = False
             t = self.topics
             client.publish(t.status, STATUS_ONLINE, qos=1, retain=True)
@@ -349,15 +404,44 @@ class Publisher:
         was_connected = self._connected.is_set()
         self._connected.clear()
         self._wake.set()
-        if was_connected and not self._stopping.is_set():
+        if self._stopping.is_set():
+            return
+        was_looping = self._short.looping
+        lived = self._short.closed()
+        if self._short.looping and not was_looping:
+            c = self._settings
+            log.error(
+                "MQTT broker %s closed the connection within %.0f s of accepting it %d times in"
+                " a row: most likely another client connects with this client id %r, such as"
+                " a second device with mqtt.device_id %r (default: the hostname, which cloned"
+                " SD cards share). Give each device its own mqtt.device_id; if none shares it,"
+                " see the broker's log. Until a connection holds, reconnects are logged at DEBUG",
+                self._broker,
+                self._short.short_s,
+                self._short.in_a_row,
+                self._client_id,
+                c.device_id,
+            )
+            return
+        if was_looping and not self._short.looping:
+            self._tell_held(lived)
+        if was_connected:
             # paho names a dropped connection (socket closed or reset) "Unspecified error".
             reason = str(reason_code)
-            log.warning(
+            log.log(
+                logging.DEBUG if self._short.looping else logging.WARNING,
                 "lost MQTT broker %s (%s); %d command(s) pending, reconnecting",
                 self._broker,
                 "connection lost" if reason == "Unspecified error" else reason,
                 len(self._outbox),
             )
+
+    def _tell_held(self, lived: float | None) -> None:
+        log.warning(
+            "MQTT connection to %s held %.0f s: no other client is taking it any more",
+            self._broker,
+            lived or 0.0,
+        )
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
         level_std = mqtt.LOGGING_LEVEL.get(LogLevel(level), logging.WARNING)

@@ -373,6 +373,73 @@ def test_broker_outage_loses_and_reorders_nothing(
     assert len(warnings) <= 2, warnings  # lost, then at most one "cannot reach"
 
 
+def test_two_devices_with_one_device_id_are_told_once_and_lose_nothing(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Devices cloned from one SD card image keep one hostname, the default device_id, so one
+    client id: the broker closes each one's connection when the other connects, a loop that
+    lasts as long as both run. The log says so as an ERROR naming the client id and the
+    setting to change (not a warning a second, for ever); every command of both arrives; and
+    once one stops, the other says its connection holds."""
+    caplog.set_level(logging.DEBUG, logger="edge_asr")
+    settings = _settings(mqtt_broker, device_id=f"raspberrypi-{uuid.uuid4().hex[:6]}")
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.command])
+    submitted: list[str] = []
+
+    def told(text: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if text in r.getMessage()]
+
+    try:
+        with _publisher(settings, tmp_path) as (first, _):
+            with _publisher(settings, tmp_path, wait_connected=False) as (second, _):
+                for i in range(8):
+                    event = _event(settings, COMMANDS[i % 3])
+                    (first, second)[i % 2].submit(event)
+                    submitted.append(event.id)
+                    time.sleep(0.5)
+                _wait(lambda: told("another client connects"), 20, "the takeover loop told")
+
+                def all_arrived() -> bool:
+                    return set(submitted) <= set(_ids(sub, topics.command))
+
+                _wait(all_arrived, 30, "every command of both devices to arrive")
+            _wait(lambda: told("no other client is taking it"), 30, "the loop's end told")
+    finally:
+        sub.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert 1 <= len(errors) <= 2, [r.getMessage() for r in errors]  # once per device at most
+    for error in errors:
+        text = error.getMessage()
+        assert f"'edge-asr-{settings.device_id}'" in text and "mqtt.device_id" in text, text
+    lost = [r for r in told("lost MQTT broker") if r.levelno >= logging.WARNING]
+    assert len(lost) <= 2 * (publisher_module.SHORT_SESSIONS_TOLD - 1), len(lost)
+
+
+def test_short_sessions_count_in_a_row_and_end_when_one_holds() -> None:
+    now = [0.0]
+    short = publisher_module._ShortSessions(10.0, clock=lambda: now[0])
+    assert short.closed() is None and not short.looping  # closed before any was accepted
+    for _ in range(publisher_module.SHORT_SESSIONS_TOLD):
+        short.accepted()
+        now[0] += 1.5
+        assert short.closed() == pytest.approx(1.5)
+    assert short.looping
+    short.accepted()
+    now[0] += 9.0
+    assert short.held() is None and short.looping  # not yet held long enough
+    now[0] += 1.0
+    assert short.held() == pytest.approx(10.0) and not short.looping
+    assert short.held() is None  # told once
+    short.accepted()
+    now[0] += 2.0
+    short.closed()
+    short.accepted()
+    now[0] += 30.0
+    short.closed()  # a long one in between: the count starts again
+    assert short.in_a_row == 0
+
+
 def test_command_in_flight_when_the_connection_drops_is_not_published_again(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:

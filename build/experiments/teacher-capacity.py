@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from _screen import NAME, emit, load, parse, report
+from _teacher import fine_tune_on_hard_negatives, teacher
 
-from edge_asr.model import DECODER_DEFAULTS, sha256_of
-from edge_asr.train import mining, recipe
+from edge_asr.model import sha256_of
 from edge_asr.train.export import export_onnx_fp32, run_onnx
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / NAME / "model.json"
@@ -56,31 +54,6 @@ def export_fp32(net: torch.nn.Module, frames: int, n_mels: int, out: Path) -> No
     (out / "model.json").write_text(json.dumps(spec, indent=1) + "\n")
 
 
-def fine_tune_on_hard_negatives(s: Any, net: torch.nn.Module, runs: Path, cache: Path) -> Any:
-    """The recipe's mining stage with the teacher in the student's place (cached by its key)."""
-    p = s.preset
-    stream = cache / "streams" / NAME / f"mine-{p.mine_minutes:g}min.wav"
-    cfg = replace(p.mine_tune, seed=s.seed)
-    key = "teacher-mined-" + recipe._hash(
-        {
-            **s.base,
-            "parent": s.t_key,
-            "stream": recipe._file_digest([stream]),
-            "threshold": p.mine_threshold,
-            "cfg": recipe._cfg_key(cfg),
-        }
-    )
-    every = max(1, round(DECODER_DEFAULTS["infer_every_ms"] / s.frontend.hop_ms))
-
-    def run() -> dict[str, Any]:
-        windows = mining.StreamWindows(stream, s.frontend, s.input_frames, every)
-        return mining.fine_tune(
-            net, windows, s.labels, p.mine_threshold, s.train, s.val, cfg, progress=False
-        )
-
-    return recipe._stage(runs, key, run)
-
-
 def main(argv: list[str]) -> int:
     mined = "--mined" in argv
     argv = [a for a in argv if a != "--mined"]
@@ -88,9 +61,7 @@ def main(argv: list[str]) -> int:
     s, test, test_meta = load(args.cache, args.train_seed)
     runs = args.cache / "runs" / NAME
     runs.mkdir(parents=True, exist_ok=True)
-    ck = recipe._stage(runs, s.t_key, lambda: s.run_teacher(progress=False))
-    net = s.new_teacher()
-    net.load_state_dict(ck["state"])
+    ck, net = teacher(s, runs)
     if mined:
         tuned = fine_tune_on_hard_negatives(s, net, runs, args.cache)
         net.load_state_dict(tuned["state"])
