@@ -142,6 +142,15 @@ class Outbox:
             self._note_expired(expired)
             return [self._memory[i] for i in range(min(limit, len(self._memory)))]
 
+    def age_s(self, entry: Entry) -> float:
+        """How old an entry is: by the monotonic clock if this process put it (so a step of
+        the wall clock since does not count), else by the wall clock from its created_ts."""
+        with self._lock:
+            deadline = self._deadline.get(entry.seq)
+            if deadline is None:
+                return self._clock() - entry.created_ts
+            return self.max_age_s - (deadline - self._mono())
+
     def ack(self, seq: int) -> None:
         """Delete a delivered entry; unknown seqs are ignored."""
         with self._lock:

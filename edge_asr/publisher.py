@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 paho_log = logging.getLogger(f"{__name__}.paho")
 
 SEND_BATCH = 32
+CLOCK_STEP_S = 1.0  # a wall-clock step larger than this moves a queued command's times
 ACK_POLL_S = 0.2
 IDLE_WAKE_S = 5.0  # the sender also wakes this often, so expired entries get dropped
 # A flood of malformed control messages must not flood the log or the broker: per window, the
@@ -326,7 +328,14 @@ class Publisher:
             event = CommandEvent.from_record(entry.payload)
         except (ValueError, TypeError):
             return entry.payload  # not a command record: send as stored
-        return event.to_payload(latency_ms=(time.time() - event.end_ts) * 1000.0)
+        age = self._outbox.age_s(entry)
+        step = time.time() - age - event.end_ts
+        if abs(step) > CLOCK_STEP_S:
+            # The wall clock stepped since it was recognized (NTP's first sync on a device
+            # without RTC): give its times on the clock as it reads now, as any other command.
+            log.debug("command %s: clock stepped %+.1f s since it was heard", event.id, step)
+            event = replace(event, start_ts=event.start_ts + step, end_ts=event.end_ts + step)
+        return event.to_payload(latency_ms=age * 1000.0)
 
     # -- paho callbacks (network thread; must never raise) -------------------------------------
 

@@ -145,10 +145,27 @@ def test_a_wall_clock_step_does_not_expire_pending_commands(tmp_path: Path, on_d
     now[0] += 3 * 86400.0  # NTP syncs; ten seconds pass
     mono[0] += 10.0
     box.put("t", b"after the step", now[0])
-    assert [e.payload for e in box.peek(10)] == [b"before the step", b"after the step"]
+    before, after = box.peek(10)
+    assert (before.payload, after.payload) == (b"before the step", b"after the step")
     assert box.dropped_expired == 0
+    assert (box.age_s(before), box.age_s(after)) == (10.0, 0.0)  # not three days and 10 s
     mono[0] += 3601.0  # an hour on: both are older than max_age_s
     assert box.peek(10) == [] and box.dropped_expired == 2
+    box.close()
+
+
+def test_entries_of_an_earlier_process_age_by_the_wall_clock(tmp_path: Path) -> None:
+    """After a restart there is no monotonic time of when they were put: created_ts it is."""
+    now, mono = [1_000_000.0], [5.0]
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0])
+    box.put("t", b"heard", now[0] - 2.0)
+    box.close()
+    now[0] += 30.0
+    mono[0] = 1.0  # a new boot
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0])
+    (entry,) = box.peek(10)
+    assert box.age_s(entry) == 32.0
     box.close()
 
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +372,37 @@ def test_broker_outage_loses_and_reorders_nothing(
     lost = [w for w in warnings if w.startswith("lost MQTT broker")]
     assert len(lost) == 1 and "(connection lost)" in lost[0], warnings
     assert len(warnings) <= 2, warnings  # lost, then at most one "cannot reach"
+
+
+def test_command_queued_before_a_clock_step_is_published_in_the_new_clock(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A Raspberry Pi has no RTC: until NTP's first sync its clock reads the last shutdown,
+    here three days behind. A command heard then and delivered after the sync (the broker was
+    not reachable yet at boot) carries times in the corrected clock and its real latency, not
+    three days'. Here the outbox reads the clock as it was when the command was queued and the
+    publisher reads it as it is now."""
+    behind = 3 * 86400.0
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    outbox = Outbox(tmp_path / "outbox.sqlite", 100, 3600, clock=lambda: time.time() - behind)
+    heard = time.time() - behind
+    event = replace(_event(settings), start_ts=heard - 0.7, end_ts=heard)
+    publisher = Publisher(settings, outbox, INFO, lambda control: None)
+    publisher.submit(event)  # queued before the publisher connects
+    sub = Subscriber(mqtt_broker, [topics.command])
+    try:
+        publisher.start()
+        body = json.loads(sub.wait(topics.command)[0].payload)
+    finally:
+        sub.close()
+        publisher.stop(flush_timeout_s=2.0)
+        outbox.close()
+    now = time.time()
+    assert body["id"] == event.id
+    assert 0.0 <= body["latency_ms"] < 10_000.0, body
+    assert now - 10.0 < body["end_ts"] <= now, body
+    assert body["end_ts"] - body["start_ts"] == pytest.approx(0.7, abs=2e-3)
 
 
 def test_two_devices_with_one_device_id_are_told_once_and_lose_nothing(
