@@ -45,7 +45,11 @@ def det(ev: Evaluator, clips: list[tuple[Path, str]], stream: Path, music: int) 
     counts = false_accept_counts(ev, neg, THRESHOLDS)
     at = {}
     for n in MAX_FALSE_ACCEPTS:
-        t = min(t for t in THRESHOLDS if counts[t] <= n)
+        meet = [t for t in THRESHOLDS if counts[t] <= n]
+        if not meet:  # more false accepts than n even at the highest threshold
+            at[f"<={n}"] = {"threshold": None, "clean_top1": 0.0, "false_accepts": None}
+            continue
+        t = min(meet)
         at[f"<={n}"] = {
             "threshold": t,
             "clean_top1": round(1 - rejects[t], 4),
