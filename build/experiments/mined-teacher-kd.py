@@ -14,20 +14,26 @@ calibrated and evaluated by the factory as any other; compare it with det-compar
 build/results/candidate-1.5.0-train-seed-3 (same recipe and seed, no distillation):
 
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python \\
-      build/experiments/mined-teacher-kd.py OUT_DIR [TRAIN_SEED [CACHE]]
+      build/experiments/mined-teacher-kd.py OUT_DIR [TRAIN_SEED [CACHE]] [--kd-negatives]
+
+--kd-negatives: the student's own mining stage distils too (alpha and temperature as the
+student's): its hard negatives get the mined teacher's logits on them as soft targets beside
+the `_unknown_` label, the training windows the same targets as before.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import _recipes
+import torch
 from _screen import NAME, load
 from _teacher import fine_tune_on_hard_negatives, teacher
 
-from edge_asr.train import fit, recipe, vocab
+from edge_asr.train import fit, mining, recipe, vocab
 from edge_asr.train.cli import main as cli
 from edge_asr.train.tts import DEFAULT_CACHE_DIR
 
@@ -37,6 +43,46 @@ def kd_only() -> None:
     key, cfg = recipe._Setup.student_key, recipe._Setup.student_cfg
     recipe._Setup.student_key = lambda self, kind: key(self, "kd")  # type: ignore[method-assign]
     recipe._Setup.student_cfg = lambda self, kind: cfg(self, "kd")  # type: ignore[method-assign]
+
+
+def kd_on_negatives(targets: Path, seed: int, cache: Path) -> None:
+    """Make the recipe's student mining stage distil from the teacher stage at `targets` (its
+    logits on the training windows, and the teacher's on each hard negative found)."""
+    s, _, _ = load(cache, seed)
+    ck = torch.load(targets, weights_only=False)
+    teacher = s.new_teacher()
+    teacher.load_state_dict(ck["state"])
+    teacher.eval()
+    long = recipe.PRESETS["long"]  # the stage's key changes with its config
+    recipe.PRESETS["long"] = replace(long, mine_tune=replace(long.mine_tune, kd_alpha=s.alpha))
+
+    def fine_tune(
+        model: torch.nn.Module,
+        windows: mining.StreamWindows,
+        labels: list[str],
+        threshold: float,
+        train: fit.Split,
+        val: fit.Split,
+        cfg: fit.TrainConfig,
+        *,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        hard = mining.mine(model, windows.batches(), labels, threshold)
+        tuned = mining.with_negatives(train, hard, list(labels).index("_unknown_"))
+        logits = torch.cat([ck["train_logits"], fit.predict_logits(teacher, hard)])
+        result = fit.fit(
+            model, tuned, val, cfg, name="student-mined-kd", teacher_logits=logits,
+            frontend=windows.params, progress=progress,
+        )  # fmt: skip
+        return {
+            "state": model.state_dict(),
+            "result": asdict(result),
+            "epochs": cfg.epochs,
+            "hard_negatives": int(hard.shape[0]),
+            "stream_windows": len(windows),
+        }
+
+    mining.fine_tune = fine_tune  # type: ignore[assignment]
 
 
 def mined_teacher_stage(seed: int, cache: Path) -> Path:
@@ -63,6 +109,8 @@ def mined_teacher_stage(seed: int, cache: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    negatives = "--kd-negatives" in argv
+    argv = [a for a in argv if a != "--kd-negatives"]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
@@ -71,9 +119,12 @@ def main(argv: list[str]) -> int:
     cache = Path(argv[2]).expanduser() if len(argv) > 2 else DEFAULT_CACHE_DIR
     path = mined_teacher_stage(seed, cache)
     kd_only()
+    if negatives:
+        kd_on_negatives(path, seed, cache)
     _recipes.use_teacher(path, cache / "runs" / NAME)
     commands = ", ".join(vocab.DEFAULT_COMMANDS)
-    args = ["--commands", commands, "--out", out, "--name", NAME, "--version", "0.0.0-mkd"]
+    version = "0.0.0-mkdn" if negatives else "0.0.0-mkd"
+    args = ["--commands", commands, "--out", out, "--name", NAME, "--version", version]
     args += ["--size", "full", "--seed", "0", "--cache", str(cache), "--jobs", "1"]
     args += ["--train-seed", str(seed)]
     print("edge-asr train", *args, file=sys.stderr)
