@@ -24,7 +24,7 @@ the `_unknown_` label, the training windows the same targets as before.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,32 +55,13 @@ def kd_on_negatives(targets: Path, seed: int, cache: Path) -> None:
     teacher.eval()
     long = recipe.PRESETS["long"]  # the stage's key changes with its config
     recipe.PRESETS["long"] = replace(long, mine_tune=replace(long.mine_tune, kd_alpha=s.alpha))
+    recipes_fine_tune = mining.fine_tune
 
-    def fine_tune(
-        model: torch.nn.Module,
-        windows: mining.StreamWindows,
-        labels: list[str],
-        threshold: float,
-        train: fit.Split,
-        val: fit.Split,
-        cfg: fit.TrainConfig,
-        *,
-        progress: bool = True,
-    ) -> dict[str, Any]:
-        hard = mining.mine(model, windows.batches(), labels, threshold)
-        tuned = mining.with_negatives(train, hard, list(labels).index("_unknown_"))
-        logits = torch.cat([ck["train_logits"], fit.predict_logits(teacher, hard)])
-        result = fit.fit(
-            model, tuned, val, cfg, name="student-mined-kd", teacher_logits=logits,
-            frontend=windows.params, progress=progress,
-        )  # fmt: skip
-        return {
-            "state": model.state_dict(),
-            "result": asdict(result),
-            "epochs": cfg.epochs,
-            "hard_negatives": int(hard.shape[0]),
-            "stream_windows": len(windows),
-        }
+    def logits(hard: torch.Tensor) -> torch.Tensor:
+        return torch.cat([ck["train_logits"], fit.predict_logits(teacher, hard)])
+
+    def fine_tune(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return recipes_fine_tune(*args, **kwargs, kd_targets=logits)
 
     mining.fine_tune = fine_tune  # type: ignore[assignment]
 

@@ -9,7 +9,7 @@ made of the training split's voices and music only, so held-out figures stay hel
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -97,14 +97,17 @@ def fine_tune(
     cfg: fit.TrainConfig,
     *,
     progress: bool = True,
+    kd_targets: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Mine `windows` with `model`, then train it further (in place) on train + the negatives;
-    returns the stage record the recipe caches."""
+    returns the stage record the recipe caches. With cfg.kd_alpha > 0, `kd_targets` gives the
+    teacher logits for the training windows and then the hard negatives found (passed to it)."""
     hard = mine(model, windows.batches(), labels, threshold)
     tuned = with_negatives(train, hard, list(labels).index("_unknown_"))
     result = fit.fit(
-        model, tuned, val, cfg, name="student-mined", frontend=windows.params, progress=progress
-    )
+        model, tuned, val, cfg, name="student-mined", frontend=windows.params, progress=progress,
+        teacher_logits=kd_targets(hard) if kd_targets is not None else None,
+    )  # fmt: skip
     return {
         "state": model.state_dict(),
         "result": asdict(result),
