@@ -133,7 +133,19 @@ class LogMel:
         For audio the caller already knows is silent: the samples still enter the buffer, so
         frames that straddle the next loud chunk come out exactly as `stream` would give them.
         """
-        return sum(self._batches(chunk))
+        hop, n_in = self.params.hop_samples, chunk.shape[0]
+        total = self._fill + n_in
+        n = self.params.frames_in(total)
+        keep = total - n * hop  # samples the next frame starts with (fewer than a window)
+        scale = 1.0 / 32768.0 if chunk.dtype == np.int16 else 1.0
+        if keep > n_in:  # some of them were pending already
+            old = keep - n_in
+            self._pending[:old] = self._pending[self._fill - old : self._fill]
+            np.multiply(chunk, scale, out=self._pending[old:keep], casting="unsafe")
+        elif keep:
+            np.multiply(chunk[n_in - keep :], scale, out=self._pending[:keep], casting="unsafe")
+        self._fill = keep
+        return n
 
     def _batches(self, chunk: npt.NDArray[Any]) -> Iterator[int]:
         """Copy `chunk` into the pending buffer; yield each time n >= 1 frames are ready there."""

@@ -146,9 +146,7 @@ class Recognizer:
         if self._silent(chunk):
             # Idle path: the window holds no loud frame and this chunk adds none, so the gate
             # stays shut; the frames it completes are taken as the last quiet frame.
-            for _ in range(self._frontend.skip(chunk)):
-                self._push(self._quiet_row)
-                self._due()  # keep the inference cadence in phase with the computed path
+            self._push_quiet(self._frontend.skip(chunk))
             self._close_gate(self.stream_s)
             self.times.frontend_s += time.perf_counter() - t0
             return []
@@ -205,6 +203,29 @@ class Recognizer:
         self._write = (self._write + 1) % frames
         self._frames_seen += 1
         self._since_infer += 1
+
+    def _push_quiet(self, n: int) -> None:
+        """`n` times _push(quiet row) then _due(), in a few slice writes: an idle reader feeds
+        200 ms (10 frames) at a time, and frame-by-frame Python was most of its work."""
+        if n == 0:
+            return
+        frames, row = self.spec.input_frames, self._quiet_row
+        last = min(n, frames)  # only the newest `frames` rows stay in the ring
+        start = (self._write + n - last) % frames
+        head = min(last, frames - start)
+        self._ring[start : start + head] = row
+        self._ring[start + frames : start + frames + head] = row
+        self._ring[: last - head] = row
+        self._ring[frames : frames + last - head] = row
+        self._write = (self._write + n) % frames
+        # The inference count, as n calls of _due() leave it: counting up to the first frame
+        # where an inference may fall, then cycling through 0 .. infer_every - 1.
+        every, first = self._infer_every, frames // 2
+        waiting = min(n, max(0, first - 1 - self._frames_seen))
+        self._frames_seen += n
+        self._since_infer += waiting
+        if n > waiting:
+            self._since_infer = (min(self._since_infer, every - 1) + n - waiting) % every
 
     def _infer(self, now_s: float) -> Detection | None:
         # The gate stays open while any loud frame is inside the model's window.

@@ -58,6 +58,30 @@ def test_chunk_size_never_changes_features(speechlike: np.ndarray, chunk: int) -
     np.testing.assert_allclose(np.concatenate(rows), whole, atol=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [17, 160, 320, 1600, 4096])
+def test_skipped_audio_still_feeds_the_frames_after_it(speechlike: np.ndarray, chunk: int) -> None:
+    # The recognizer skips the features of silent chunks; the frames that straddle the next
+    # chunk it does compute must still see the skipped samples.
+    whole = log_mel(speechlike, PARAMS)
+    frontend = LogMel(PARAMS)
+    rng = np.random.default_rng(chunk)
+    rows: dict[int, np.ndarray] = {}
+    done = 0  # frames completed so far
+    for start in range(0, len(speechlike), chunk):
+        part = speechlike[start : start + chunk]
+        if rng.random() < 0.5:
+            done += frontend.skip(part)
+            continue
+        for mel, _ in frontend.stream(part):
+            for row in mel:
+                rows[done] = row.copy()
+                done += 1
+    assert done == len(whole)
+    assert len(rows) > len(whole) // 4
+    computed = sorted(rows)
+    np.testing.assert_allclose(np.stack([rows[i] for i in computed]), whole[computed], atol=1e-4)
+
+
 def test_frame_energy_in_dbfs() -> None:
     full_scale_square = np.tile(np.array([32767, -32767], np.int16), 8000)
     frontend = LogMel(PARAMS)

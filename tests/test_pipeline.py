@@ -126,6 +126,35 @@ def test_idle_reader_batching_chunks_hears_the_same(spec: ModelSpec) -> None:
     assert not fresh.idle  # speech in the window: read chunk by chunk again
 
 
+def test_skipping_silence_leaves_the_state_frame_by_frame_pushing_would(spec: ModelSpec) -> None:
+    """The idle path writes a silent read's frames into the model's window in a few slices;
+    the window, its write position and the inference cadence must be exactly those of pushing
+    the quiet frame once per frame (across the ring's wrap, and before the first inference)."""
+    rng = np.random.default_rng(5)
+    frames, backend = spec.input_frames, load_backend(spec, "onnx")
+
+    def state(rec: Recognizer) -> tuple[int, int, int]:
+        return rec._write, rec._frames_seen, rec._since_infer
+
+    edges = [0, 1, 2, 4, 5, 6, frames - 1, frames, frames + 1, 3 * frames + 7]
+    for n in [*edges, *rng.integers(1, 300, 40)]:
+        for frames_seen in (0, frames // 2 - 3, frames // 2, 10_000):
+            slices = Recognizer(spec, backend, DecoderSettings())
+            single = Recognizer(spec, backend, DecoderSettings())
+            for rec in (slices, single):
+                rec._ring[:] = np.arange(rec._ring.size, dtype=np.float32).reshape(rec._ring.shape)
+                rec._quiet_row[:] = -rng.random(rec._quiet_row.size)
+                rec._write, rec._frames_seen = int(n) % frames, frames_seen
+                rec._since_infer = int(n) % 7
+            slices._quiet_row[:] = single._quiet_row
+            slices._push_quiet(int(n))
+            for _ in range(n):
+                single._push(single._quiet_row)
+                single._due()
+            assert state(slices) == state(single), n
+            np.testing.assert_array_equal(slices._ring, single._ring)
+
+
 def test_decoder_timing_is_the_models_unless_configured(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
