@@ -29,9 +29,25 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created_ts REAL NOT NULL
+    created_ts REAL NOT NULL,
+    boot TEXT,
+    born_mono REAL
 )
 """
+# Added after the first release: an outbox written by an older edge-asr gets them on open.
+_LATER_COLUMNS = {"boot": "TEXT", "born_mono": "REAL"}
+
+
+def this_boot() -> str | None:
+    """The kernel's id of this boot (Linux), under which monotonic times of other processes
+    compare with ours; None where there is none."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+_BOOT = this_boot()
 
 
 class Entry(NamedTuple):
@@ -53,9 +69,11 @@ class Outbox:
     deleting there what was delivered meanwhile, so a restart neither re-sends delivered
     commands nor forgets pending ones.
 
-    Age: a message put by this process ages by the monotonic clock from its age when put, so a
-    step of the wall clock (NTP's first sync on a Raspberry Pi, which has no RTC) does not expire
-    it; messages from an earlier process can only be aged by their wall-clock `created_ts`.
+    Age: messages age by the monotonic clock, so a step of the wall clock (NTP's first sync on
+    a Raspberry Pi, which has no RTC) neither expires nor rejuvenates them. Each row keeps the
+    monotonic time it was created at and the boot it was created in: a later process of the
+    same boot (a restart) goes on from there. A row of an earlier boot starts from its
+    wall-clock age (now - created_ts) when this process reads it, the only age there is.
     """
 
     def __init__(
@@ -67,6 +85,7 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         retry_s: float = RESTORE_RETRY_S,
+        boot: str | None = _BOOT,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be >= 1")
@@ -79,9 +98,10 @@ class Outbox:
         self.degraded_reason: str | None = None
         self._clock = clock
         self._mono = monotonic
+        self._boot = boot
         self._retry_s = retry_s
         self._last_try = monotonic()
-        # Messages put by this process (seq >= _first_own): seq -> monotonic time it expires.
+        # Every pending message: seq -> the monotonic time it expires.
         self._deadline: dict[int, float] = {}
         self._rescued: set[int] = set()  # seqs read back from the database when it failed
         self._lock = threading.Lock()
@@ -93,17 +113,18 @@ class Outbox:
         self._last_overflow_log = -DROP_LOG_INTERVAL_S
         if path is not None:
             self._open(path)
-        self._first_own = self._next_seq
 
     # -- public API ---------------------------------------------------------------------------
 
     def put(self, topic: str, payload: bytes, created_ts: float) -> None:
         """Append a message; beyond max_messages the oldest are dropped."""
         with self._lock:
-            deadline = self._mono() + self.max_age_s - (self._clock() - created_ts)
+            born = self._mono() - (self._clock() - created_ts)  # as old as it says when put
+            deadline = born + self.max_age_s
             if self._db is not None:
                 try:
-                    self._deadline[self._db_put(self._db, topic, payload, created_ts)] = deadline
+                    seq = self._db_put(self._db, topic, payload, created_ts, born)
+                    self._deadline[seq] = deadline
                     return
                 except sqlite3.Error as exc:
                     self._degrade(f"cannot write {self.path}: {exc}")
@@ -120,31 +141,33 @@ class Outbox:
         """Up to `limit` oldest entries, first expiring those older than max_age_s."""
         with self._lock:
             self._maybe_restore()
-            cutoff, now = self._clock() - self.max_age_s, self._mono()
-            own_expired = [seq for seq, deadline in self._deadline.items() if deadline < now]
-            for seq in own_expired:
+            now = self._mono()
+            expired = [seq for seq, deadline in self._deadline.items() if deadline < now]
+            for seq in expired:
                 del self._deadline[seq]
             if self._db is not None:
                 try:
-                    return self._db_peek(self._db, cutoff, own_expired, limit)
+                    return self._db_peek(self._db, expired, limit)
                 except sqlite3.Error as exc:
                     self._degrade(f"cannot read/write {self.path}: {exc}")
-            gone = set(own_expired)
-            kept = [
-                e
-                for e in self._memory
-                if e.seq not in gone and (e.seq >= self._first_own or e.created_ts >= cutoff)
-            ]
-            expired = len(self._memory) - len(kept)
-            if expired:
+            gone = set(expired)
+            for e in self._memory:  # rows read back from a failing database when it failed
+                if e.seq not in self._deadline and e.seq not in gone:
+                    deadline = self._wall_deadline(e.created_ts)
+                    if deadline < now:
+                        gone.add(e.seq)
+                    else:
+                        self._deadline[e.seq] = deadline
+            kept = [e for e in self._memory if e.seq not in gone]
+            dropped = len(self._memory) - len(kept)
+            if dropped:
                 self._memory = deque(kept)
             self._count = len(self._memory)
-            self._note_expired(expired)
+            self._note_expired(dropped)
             return [self._memory[i] for i in range(min(limit, len(self._memory)))]
 
     def age_s(self, entry: Entry) -> float:
-        """How old an entry is: by the monotonic clock if this process put it (so a step of
-        the wall clock since does not count), else by the wall clock from its created_ts."""
+        """How old an entry is, by the monotonic clock (see the class)."""
         with self._lock:
             deadline = self._deadline.get(entry.seq)
             if deadline is None:
@@ -221,6 +244,10 @@ class Outbox:
         except sqlite3.Error as exc:
             self._degrade(f"cannot read {path}: {exc}")
 
+    def _wall_deadline(self, created_ts: float) -> float:
+        """Deadline of a row whose only age is its wall-clock one, as of now."""
+        return self._mono() + self.max_age_s - (self._clock() - created_ts)
+
     def _load(self, db: sqlite3.Connection) -> None:
         row = db.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM outbox").fetchone()
         self._count, last_seq = int(row[0]), int(row[1])
@@ -234,6 +261,15 @@ class Outbox:
                 )
             self._count = self.max_messages
             self._note_overflow(excess)
+        now = self._mono()
+        for seq, created_ts, boot, born in db.execute(
+            "SELECT seq, created_ts, boot, born_mono FROM outbox"
+        ):
+            same_boot = self._boot is not None and boot == self._boot and born is not None
+            if same_boot and born <= now:  # (a later time: not a clock to trust after all)
+                self._deadline[int(seq)] = float(born) + self.max_age_s
+            else:
+                self._deadline[int(seq)] = self._wall_deadline(float(created_ts))
         if self._count:
             log.info("outbox %s: %d undelivered message(s) from before", self.path, self._count)
 
@@ -251,17 +287,24 @@ class Outbox:
                 raise sqlite3.DatabaseError(f"quick_check: {check}")
             with db:
                 db.execute(_SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+                for column, kind in _LATER_COLUMNS.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {kind}")
         except sqlite3.Error:
             db.close()
             raise
         return db
 
-    def _db_put(self, db: sqlite3.Connection, topic: str, payload: bytes, ts: float) -> int:
+    def _db_put(
+        self, db: sqlite3.Connection, topic: str, payload: bytes, ts: float, born: float
+    ) -> int:
         """Insert a row (dropping the oldest beyond max_messages); its seq."""
         with db:
             seq = db.execute(
-                "INSERT INTO outbox (topic, payload, created_ts) VALUES (?, ?, ?)",
-                (topic, payload, ts),
+                "INSERT INTO outbox (topic, payload, created_ts, boot, born_mono)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (topic, payload, ts, self._boot, born),
             ).lastrowid
             assert seq is not None
             overflow = self._count + 1 - self.max_messages
@@ -275,14 +318,10 @@ class Outbox:
         self._note_overflow(max(0, overflow))
         return seq
 
-    def _db_peek(
-        self, db: sqlite3.Connection, cutoff: float, own_expired: list[int], limit: int
-    ) -> list[Entry]:
+    def _db_peek(self, db: sqlite3.Connection, expired_seqs: list[int], limit: int) -> list[Entry]:
+        expired = 0
         with db:
-            expired = db.execute(
-                "DELETE FROM outbox WHERE seq < ? AND created_ts < ?", (self._first_own, cutoff)
-            ).rowcount
-            for seq in own_expired:
+            for seq in expired_seqs:
                 expired += db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
         if expired > 0:
             self._count -= expired
@@ -331,9 +370,10 @@ class Outbox:
                         "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (floor,)
                     )
                 db.executemany(
-                    "INSERT INTO outbox (topic, payload, created_ts) VALUES (?, ?, ?)",
+                    "INSERT INTO outbox (topic, payload, created_ts, boot, born_mono)"
+                    " VALUES (?, ?, ?, ?, ?)",
                     [
-                        (e.topic, e.payload, e.created_ts)
+                        (e.topic, e.payload, e.created_ts, self._boot, self._born(e))
                         for e in self._memory
                         if e.seq not in self._rescued
                     ],
@@ -347,10 +387,9 @@ class Outbox:
         self._db, self._memory, self._rescued = db, deque(), set()
         next_seq = self._next_seq
         self._count = 0
+        self._deadline.clear()  # renumbered: read back with the rows
         self._load(db)
         self._next_seq = max(self._next_seq, next_seq)
-        self._first_own = self._next_seq  # what is left there has only wall-clock ages
-        self._deadline.clear()
         log.warning(
             "outbox back on %s (%d message(s) written back) after: %s",
             self.path,
@@ -359,6 +398,13 @@ class Outbox:
         )
         self.degraded, self.degraded_reason = False, None
         return True
+
+    def _born(self, entry: Entry) -> float:
+        """The monotonic time an entry was created at (its deadline less max_age_s)."""
+        deadline = self._deadline.get(entry.seq)
+        if deadline is None:
+            deadline = self._wall_deadline(entry.created_ts)
+        return deadline - self.max_age_s
 
     def _degrade(self, reason: str) -> None:
         """Switch to memory for the rest of this process, keeping whatever can still be read."""

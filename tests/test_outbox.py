@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -154,18 +155,65 @@ def test_a_wall_clock_step_does_not_expire_pending_commands(tmp_path: Path, on_d
     box.close()
 
 
-def test_entries_of_an_earlier_process_age_by_the_wall_clock(tmp_path: Path) -> None:
-    """After a restart there is no monotonic time of when they were put: created_ts it is."""
+def test_entries_of_an_earlier_boot_age_from_their_wall_clock_age(tmp_path: Path) -> None:
+    """After a reboot the monotonic clock starts again: created_ts is the only age there is,
+    read once; from then on a wall-clock step does not count."""
     now, mono = [1_000_000.0], [5.0]
     path = tmp_path / "outbox.sqlite"
-    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0])
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="one")
     box.put("t", b"heard", now[0] - 2.0)
+    box.put("t", b"long ago", now[0] - 3590.0)
     box.close()
     now[0] += 30.0
-    mono[0] = 1.0  # a new boot
-    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0])
+    mono[0] = 1.0  # the new boot's monotonic clock
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="two")
+    (entry,) = box.peek(10)  # "long ago" is 3620 s old
+    assert entry.payload == b"heard" and box.age_s(entry) == 32.0
+    now[0] += 3 * 86400.0  # NTP's first sync, a second later
+    mono[0] += 1.0
+    assert box.peek(10) == [entry] and box.age_s(entry) == 33.0
+    box.close()
+
+
+def test_a_restart_keeps_the_age_a_command_had_across_a_clock_step(tmp_path: Path) -> None:
+    """A Pi heard a command while its clock still read the last shutdown (three days behind)
+    and the broker was down; the daemon restarted, and NTP then set the clock. The command is
+    33 s old, not three days: in the same boot the monotonic clock goes on across processes,
+    so it is still delivered (max_age_s is an hour here)."""
+    now, mono = [1_000_000.0], [500.0]
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="b")
+    box.put("t", b"heard", now[0] - 2.0)
+    box.close()
+    mono[0] += 30.0  # the restart
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="b")
+    now[0] += 3 * 86400.0  # NTP steps the clock, a second later
+    mono[0] += 1.0
     (entry,) = box.peek(10)
-    assert box.age_s(entry) == 32.0
+    assert entry.payload == b"heard" and box.age_s(entry) == 33.0
+    box.close()
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="b")
+    mono[0] += 3600.0  # and it does expire an hour after it was heard
+    assert box.peek(10) == [] and box.dropped_expired == 1
+    box.close()
+
+
+def test_an_outbox_written_by_an_older_version_is_read_and_extended(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+            " payload BLOB NOT NULL, created_ts REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO outbox (topic, payload, created_ts) VALUES ('t', X'61', ?)", (1e9,))
+    db.close()
+    now, mono = [1e9 + 10.0], [50.0]
+    box = Outbox(path, 100, 3600, clock=lambda: now[0], monotonic=lambda: mono[0], boot="b")
+    box.put("t", b"b", now[0])
+    first, second = box.peek(10)
+    assert (first.payload, second.payload) == (b"a", b"b")
+    assert (box.age_s(first), box.age_s(second)) == (10.0, 0.0)
     box.close()
 
 

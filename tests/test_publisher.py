@@ -405,6 +405,36 @@ def test_command_queued_before_a_clock_step_is_published_in_the_new_clock(
     assert body["end_ts"] - body["start_ts"] == pytest.approx(0.7, abs=2e-3)
 
 
+def test_command_queued_before_a_restart_and_a_clock_step_is_delivered(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """As above, but the daemon restarted in between (a crash, an upgrade, the watchdog): the
+    next process, in the same boot, still knows the command is seconds old, not three days
+    (beyond max_age_s, an hour here), so it delivers it, in the corrected clock."""
+    behind = 3 * 86400.0
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    heard = time.time() - behind
+    event = replace(_event(settings), start_ts=heard - 0.7, end_ts=heard)
+    before = Outbox(tmp_path / "outbox.sqlite", 100, 3600, clock=lambda: time.time() - behind)
+    Publisher(settings, before, INFO, lambda control: None).submit(event)  # never connected
+    before.close()
+    outbox = Outbox(tmp_path / "outbox.sqlite", 100, 3600)  # the next process, clock set
+    publisher = Publisher(settings, outbox, INFO, lambda control: None)
+    sub = Subscriber(mqtt_broker, [topics.command])
+    try:
+        publisher.start()
+        body = json.loads(sub.wait(topics.command)[0].payload)
+    finally:
+        sub.close()
+        publisher.stop(flush_timeout_s=2.0)
+        outbox.close()
+    now = time.time()
+    assert body["id"] == event.id
+    assert 0.0 <= body["latency_ms"] < 10_000.0, body
+    assert now - 10.0 < body["end_ts"] <= now, body
+
+
 def test_two_devices_with_one_device_id_are_told_once_and_lose_nothing(
     mqtt_broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
