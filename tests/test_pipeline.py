@@ -132,27 +132,58 @@ def test_skipping_silence_leaves_the_state_frame_by_frame_pushing_would(spec: Mo
     the quiet frame once per frame (across the ring's wrap, and before the first inference)."""
     rng = np.random.default_rng(5)
     frames, backend = spec.input_frames, load_backend(spec, "onnx")
-
-    def state(rec: Recognizer) -> tuple[int, int, int]:
-        return rec._write, rec._frames_seen, rec._since_infer
-
+    rec = Recognizer(spec, backend, DecoderSettings())
+    every, first = rec._infer_every, frames // 2
     edges = [0, 1, 2, 4, 5, 6, frames - 1, frames, frames + 1, 3 * frames + 7]
     for n in [*edges, *rng.integers(1, 300, 40)]:
-        for frames_seen in (0, frames // 2 - 3, frames // 2, 10_000):
-            slices = Recognizer(spec, backend, DecoderSettings())
-            single = Recognizer(spec, backend, DecoderSettings())
-            for rec in (slices, single):
-                rec._ring[:] = np.arange(rec._ring.size, dtype=np.float32).reshape(rec._ring.shape)
-                rec._quiet_row[:] = -rng.random(rec._quiet_row.size)
-                rec._write, rec._frames_seen = int(n) % frames, frames_seen
-                rec._since_infer = int(n) % 7
-            slices._quiet_row[:] = single._quiet_row
-            slices._push_quiet(int(n))
-            for _ in range(n):
-                single._push(single._quiet_row)
-                single._due()
-            assert state(slices) == state(single), n
-            np.testing.assert_array_equal(slices._ring, single._ring)
+        for frames_seen in (0, first - 3, first, 10_000):
+            ring = rng.random(rec._ring.shape).astype(np.float32)
+            quiet = rng.random(rec._quiet_row.size).astype(np.float32)
+            write, since = int(n) % frames, int(n) % 7
+            rec._ring[:], rec._quiet_row[:] = ring, quiet
+            rec._write, rec._frames_seen, rec._since_infer = write, frames_seen, since
+            rec._push_quiet(int(n))
+            seen = frames_seen
+            for _ in range(n):  # frame by frame: the ring twice, then the inference count
+                ring[write] = ring[write + frames] = quiet
+                write, seen, since = (write + 1) % frames, seen + 1, since + 1
+                if since >= every and seen >= first:
+                    since = 0  # an inference point (none runs: the gate is shut)
+            assert (rec._write, rec._frames_seen, rec._since_infer) == (write, seen, since), n
+            np.testing.assert_array_equal(rec._ring, ring)
+
+
+@pytest.mark.parametrize("gate_dbfs", [-60.0, -25.0])
+def test_inferences_see_the_same_window_whatever_the_chunking(
+    spec: ModelSpec, gate_dbfs: float
+) -> None:
+    """Every inference must see the window, stream time and utterance start that feeding
+    10 ms at a time gives, whatever the chunks and the frontend's batches,
+    through gate openings and closings (bursts at two levels, one under the -25 dB gate and
+    then in the window of the next, none starting or ending on a chunk's edge)."""
+    audio = bursts(8.0, [1.03, 3.47, 4.21, 6.11])
+    audio[int(3.47 * 16000) : int(3.87 * 16000)] //= 30  # under -25 dBFS
+    settings = DecoderSettings(gate_dbfs=gate_dbfs)
+
+    def inferences(chunk: int) -> list[tuple[float, float, np.ndarray]]:
+        rec = Recognizer(spec, load_backend(spec, "onnx"), settings)
+        seen: list[tuple[float, float, np.ndarray]] = []
+        # (A gate closing is told at the end of the silent read that closes it: its time
+        # depends on the chunking, and nothing is inferred then.)
+        rec.posterior_hook = lambda now, start, post: (
+            post is None or seen.append((now, start, post))
+        )
+        for start in range(0, len(audio), chunk):
+            rec.feed(audio[start : start + chunk])
+        return seen
+
+    expected = inferences(160)
+    assert len(expected) > 20
+    for chunk in (512, 1600, 3200, 16000):
+        got = inferences(chunk)
+        assert [(now, start) for now, start, _ in got] == [(n, s) for n, s, _ in expected]
+        for (_, _, a), (_, _, b) in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_decoder_timing_is_the_models_unless_configured(
