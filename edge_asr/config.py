@@ -19,8 +19,17 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-asr/config.toml")
 ENV_PREFIX = "EDGE_ASR_"
-# EDGE_ASR_ variables that are not settings: the trainer's cache, docker compose's variables.
-OTHER_ENV = frozenset({"EDGE_ASR_CACHE", "EDGE_ASR_CONFIG", "EDGE_ASR_IMAGE", "EDGE_ASR_DEVICE_ID"})
+# EDGE_ASR_ variables that are not settings: the trainer's cache, docker compose's variables,
+# the boot id the systemd unit hands the outbox.
+OTHER_ENV = frozenset(
+    {
+        "EDGE_ASR_CACHE",
+        "EDGE_ASR_CONFIG",
+        "EDGE_ASR_IMAGE",
+        "EDGE_ASR_DEVICE_ID",
+        "EDGE_ASR_BOOT_ID",
+    }
+)
 
 
 class ConfigError(Exception):

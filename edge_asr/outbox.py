@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DROP_LOG_INTERVAL_S = 60.0
 RESTORE_RETRY_S = 60.0  # how often a degraded outbox tries its database again
+BOOT_ID_ENV = "EDGE_ASR_BOOT_ID"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -40,7 +42,11 @@ _LATER_COLUMNS = {"boot": "TEXT", "born_mono": "REAL"}
 
 def this_boot() -> str | None:
     """The kernel's id of this boot (Linux), under which monotonic times of other processes
-    compare with ours; None where there is none."""
+    compare with ours; None where there is none. From EDGE_ASR_BOOT_ID where that is set: the
+    systemd unit passes it (%b) because its ProcSubset=pid hides /proc/sys."""
+    given = os.environ.get(BOOT_ID_ENV, "").strip()
+    if given:
+        return given
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from repo import ROOT
 
-from edge_asr.outbox import Outbox
+from edge_asr.outbox import Outbox, this_boot
 
 
 def _child(code: str, *args: str) -> subprocess.Popen[str]:
@@ -58,7 +58,7 @@ def test_survives_restart_in_order(tmp_path: Path) -> None:
 _WRITER = """
 import sys, time
 from pathlib import Path
-from edge_asr.outbox import Outbox
+from edge_asr.outbox import Outbox, this_boot
 box = Outbox(Path(sys.argv[1]), max_messages=100000, max_age_s=3600)
 i = 0
 while True:
@@ -198,6 +198,16 @@ def test_a_restart_keeps_the_age_a_command_had_across_a_clock_step(tmp_path: Pat
     box.close()
 
 
+def test_the_boot_id_comes_from_the_environment_before_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EDGE_ASR_BOOT_ID", "from-systemd")
+    assert this_boot() == "from-systemd"
+    monkeypatch.delenv("EDGE_ASR_BOOT_ID")
+    proc = Path("/proc/sys/kernel/random/boot_id")
+    assert this_boot() == (proc.read_text().strip() if proc.exists() else None)
+
+
 def test_an_outbox_written_by_an_older_version_is_read_and_extended(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite"
     db = sqlite3.connect(path)
@@ -239,7 +249,7 @@ def test_unwritable_path_degrades_to_memory(
 _DISK_FULL = """
 import json, logging, resource, signal, sys, time
 from pathlib import Path
-from edge_asr.outbox import Outbox
+from edge_asr.outbox import Outbox, this_boot
 errors = []
 class Count(logging.Handler):
     def emit(self, record):
@@ -297,7 +307,7 @@ def test_no_path_means_memory_only(tmp_path: Path) -> None:
 _RECOVER = """
 import json, resource, signal, sys, time
 from pathlib import Path
-from edge_asr.outbox import Outbox
+from edge_asr.outbox import Outbox, this_boot
 path, pending_at_close = Path(sys.argv[1]), int(sys.argv[2])
 box = Outbox(path, max_messages=10000, max_age_s=3600, retry_s=0.0)
 for i in range(5):

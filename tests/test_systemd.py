@@ -119,6 +119,10 @@ def test_unit_keeps_what_the_daemon_needs() -> None:
     assert d["LimitMEMLOCK"][-1] == "infinity" or "CAP_IPC_LOCK" in " ".join(
         d["AmbientCapabilities"]
     )
+    # The outbox ages queued commands across a restart by this boot's id, which ProcSubset=pid
+    # hides from the daemon: the unit hands it over.
+    if d.get("ProcSubset", ["all"])[-1] == "pid":
+        assert "EDGE_ASR_BOOT_ID=%b" in " ".join(d["Environment"]).split()
     allowed_calls = " ".join(v for v in d["SystemCallFilter"] if not v.startswith("~"))
     for call in ("sched_setscheduler", "mlockall"):
         assert call in allowed_calls or "@system-service" in allowed_calls
