@@ -44,13 +44,14 @@ def this_boot() -> str | None:
     """The kernel's id of this boot (Linux), under which monotonic times of other processes
     compare with ours; None where there is none. From EDGE_ASR_BOOT_ID where that is set: the
     systemd unit passes it (%b) because its ProcSubset=pid hides /proc/sys."""
-    given = os.environ.get(BOOT_ID_ENV, "").strip()
-    if given:
-        return given
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
-    except OSError:
-        return None
+    given = os.environ.get(BOOT_ID_ENV, "")
+    if not given.strip():
+        try:
+            given = Path("/proc/sys/kernel/random/boot_id").read_text()
+        except OSError:
+            return None
+    # %b has no dashes, /proc's has: one boot, one id, however the daemon was started.
+    return given.strip().replace("-", "").lower() or None
 
 
 _BOOT = this_boot()
