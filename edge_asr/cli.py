@@ -97,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     run = command(
         "run",
         "run the daemon (microphone -> MQTT)",
-        "Listen and publish until SIGTERM/SIGINT. Under systemd it reports READY, STATUS and"
-        " WATCHDOG.",
+        "Listen and publish until SIGTERM/SIGINT. SIGHUP reloads the configuration: checked"
+        " first, refused (and logged) if wrong, else applied by restarting in place. Under"
+        " systemd it reports READY, STATUS and WATCHDOG.",
     )
     with_model(run)
     run.add_argument("--device", help="input device index or name substring (see `devices`)")
@@ -273,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import run_bench
 
             return run_bench(settings, args)
-        return _run(settings)
+        return _run(settings, lambda: check_settings(_settings(args)))
     except (ConfigError, ModelError) as exc:
         print(f"edge-asr: {exc}", file=sys.stderr)
         return EX_CONFIG
@@ -290,16 +291,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, check_reload: Callable[[], str]) -> int:
     from .daemon import Daemon
     from .publisher import PublisherError
 
     try:
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, check_reload)
     except PublisherError as exc:
         print(f"edge-asr: {exc}", file=sys.stderr)
         return EX_CONFIG
-    return daemon.run()
+    code = daemon.run()
+    if not daemon.reexec:
+        return code
+    # A reload: the configuration was checked, the daemon stopped cleanly. The same command
+    # line again, in this process (systemd keeps tracking its PID), applies it.
+    logging.shutdown()
+    try:
+        os.execv(sys.executable, sys.orig_argv)
+    except OSError as exc:
+        print(f"edge-asr: reload: cannot restart {sys.executable}: {exc}", file=sys.stderr)
+    return EX_FAIL
 
 
 def _recognize(settings: Settings, files: list[Path], as_json: bool) -> int:
@@ -443,6 +454,13 @@ def _config(action: str, settings: Settings) -> int:
     if action == "show":
         print(json.dumps(dump_settings(settings), indent=2, default=str))
         return EX_OK
+    print(f"config ok; {check_settings(settings)}")
+    return EX_OK
+
+
+def check_settings(settings: Settings) -> str:
+    """What `run` would start with (model, runtime, decoder), or ConfigError / ModelError /
+    BackendError naming what is wrong: `config check`, and a running daemon's reload."""
     from .backends import load_backend
     from .model import default_model_dir, load_spec
     from .pipeline import Recognizer
@@ -456,11 +474,10 @@ def _config(action: str, settings: Settings) -> int:
     for key, path in files.items():
         if isinstance(path, Path) and not path.is_file():
             raise ConfigError(f"config key {key}: file {path} not found")
-    print(
-        f"config ok; model {spec.name} {spec.version} ({len(spec.commands)} commands) "
+    return (
+        f"model {spec.name} {spec.version} ({len(spec.commands)} commands) "
         f"on {backend.name}; {recognizer.describe()}"
     )
-    return EX_OK
 
 
 def _health(settings: Settings, max_age_s: float) -> int:

@@ -83,10 +83,18 @@ class State(enum.Enum):
 class Daemon:
     """One microphone, one model, one broker connection."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, check_reload: Callable[[], str] | None = None) -> None:
         self.settings = settings
         self.state = State.STARTING
         self._stop = threading.Event()
+        # SIGHUP: `check_reload` reads the configuration again and checks it (raising what is
+        # wrong); if it passes, run() stops cleanly and sets `reexec` for the CLI to start over.
+        self._check_reload = check_reload
+        self._reload_asked = False
+        self._wake = threading.Event()  # the main loop: a stop or a reload
+        self.reexec = False
+        if check_reload is not None:  # now: SIGHUP's default would end the daemon for good
+            signal.signal(signal.SIGHUP, self.request_reload)  # (systemd does not restart it)
         self._notifier = Notifier()
         self._lock = threading.Lock()
         self.muted = False
@@ -168,6 +176,25 @@ class Daemon:
         if signum is not None:
             log.info("received %s, stopping", signal.Signals(signum).name)
         self._stop.set()
+        self._wake.set()
+
+    def request_reload(self, _signum: int | None = None, _frame: FrameType | None = None) -> None:
+        self._reload_asked = True
+        self._wake.set()
+
+    def _reload(self) -> None:
+        """Check the configuration as it now is; if it passes, stop for the CLI to re-exec."""
+        assert self._check_reload is not None
+        log.info("received SIGHUP: checking the configuration")
+        try:
+            what = self._check_reload()
+        except Exception as exc:  # whatever is wrong, the daemon goes on as it was
+            log.error("reload refused, still running as before: %s", exc)
+            return
+        log.info("configuration ok (%s); restarting in place to apply it", what)
+        self._notifier.notify("RELOADING=1\nSTATUS=reloading")
+        self.reexec = True
+        self.request_stop()
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -191,8 +218,14 @@ class Daemon:
             ", ".join(self.spec.commands),
         )
         tick = min(STATUS_EVERY_S, (self._notifier.watchdog_s or 3 * STATUS_EVERY_S) / 3)
-        while not self._stop.wait(tick):
-            self._report()
+        while not self._stop.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self._reload_asked and not self._stop.is_set():
+                self._reload_asked = False
+                self._reload()
+            if not self._stop.is_set():
+                self._report()
         self.state = State.STOPPING
         self._notifier.notify("STOPPING=1\nSTATUS=stopping")
         capture.join(timeout=self.settings.audio.stall_timeout_s + 2)

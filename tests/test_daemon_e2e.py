@@ -144,6 +144,61 @@ def test_microphone_that_stalls_is_reopened(
     assert code == 0, out
 
 
+def test_sighup_applies_an_edited_config_in_place_and_refuses_a_broken_one(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """`systemctl reload` is SIGHUP: a config with a mistake is refused with the key named and
+    the daemon goes on listening as it was (a restart would have stopped it for good, exit
+    78); a good one is applied by restarting in place, the same process for systemd."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
+    build_tiny_model(tmp_path / "model")
+    config = tmp_path / "config.toml"
+    config.write_text("[model.thresholds]\ndefault = 0.6\n")
+    base = "edge-asr/e2e-reload"
+    sub = Subscriber(mqtt_broker, [f"{base}/#"])
+    env = virtual_mic.env()
+    daemon = daemons(
+        tmp_path / "model", mqtt_broker, tmp_path / "state", "e2e-reload", env, "-c", str(config)
+    )
+
+    def thresholds() -> dict[str, float]:
+        latest = json.loads(sub.on(f"{base}/state")[-1].payload)["thresholds"]
+        return {label: round(value, 3) for label, value in latest.items()}
+
+    try:
+        sub.wait(f"{base}/state", timeout_s=20)
+        assert thresholds() == {"loud": 0.6, "quiet": 0.6}
+        time.sleep(2.5)  # the sound server's first buffers
+        config.write_text("[model.thresholds]\ndefault = 0.7\n[mqtt]\nhots = 'typo'\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_line("reload refused, still running as before")
+        assert "mqtt.hots" in daemon.output
+        virtual_mic.play(wav)
+        sub.wait(f"{base}/command", count=1, timeout_s=20)  # still listening
+        assert thresholds() == {"loud": 0.6, "quiet": 0.6}
+
+        config.write_text("[model.thresholds]\ndefault = 0.7\n")
+        pid = daemon.proc.pid
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_line("restarting in place")
+        daemon.wait_line("ready in", count=2)
+        sub.wait(f"{base}/state", count=2, timeout_s=20)
+        assert thresholds() == {"loud": 0.7, "quiet": 0.7}
+        assert daemon.proc.poll() is None and daemon.proc.pid == pid
+        time.sleep(2.5)
+        virtual_mic.play(wav)
+        commands = sub.wait(f"{base}/command", count=2, timeout_s=20)
+        assert [json.loads(m.payload)["command"] for m in commands] == ["loud", "loud"]
+    finally:
+        code = daemon.terminate()
+        sub.close()
+    assert code == 0, daemon.output
+    assert "Traceback" not in daemon.output
+
+
 def test_shipped_model_hears_spoken_commands_through_the_microphone(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,

@@ -98,6 +98,8 @@ def test_unit_keeps_the_service_contract() -> None:
     exec_start = d["ExecStart"][-1].split()
     assert exec_start[0] == INSTALLED_BINARY
     assert exec_start[1] == "run"
+    # A reload is SIGHUP to the daemon (it checks the config first, tests/test_daemon_e2e.py).
+    assert d["ExecReload"][-1].split()[1:] == ["-HUP", "$MAINPID"]
 
 
 def test_unit_keeps_what_the_daemon_needs() -> None:
