@@ -186,6 +186,16 @@ class Daemon:
         """Check the configuration as it now is; if it passes, stop for the CLI to re-exec."""
         assert self._check_reload is not None
         log.info("received SIGHUP: checking the configuration")
+        held = len(self.outbox)
+        if self.outbox.degraded and held:  # memory only: a restart would lose them
+            log.error(
+                "reload refused, still running as before: %d undelivered command(s) are held"
+                " in memory only (outbox: %s) and would be lost; reload once they are"
+                " delivered or the state directory is writable again",
+                held,
+                self.outbox.degraded_reason,
+            )
+            return
         try:
             what = self._check_reload()
         except Exception as exc:  # whatever is wrong, the daemon goes on as it was

@@ -199,6 +199,43 @@ def test_sighup_applies_an_edited_config_in_place_and_refuses_a_broken_one(
     assert "Traceback" not in daemon.output
 
 
+def test_sighup_never_drops_commands_held_only_in_memory(
+    tmp_path: Path,
+    mosquitto: Callable[..., MosquittoBroker],
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """With the state directory unusable the outbox keeps commands in memory; with the broker
+    unreachable too, a command heard waits there. Restarting in place would lose it: the
+    reload is refused, and the command is delivered once the broker is back."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
+    build_tiny_model(tmp_path / "model")
+    (tmp_path / "not-a-folder").write_text("")
+    state = tmp_path / "not-a-folder" / "state"  # cannot be created, even by root
+    broker = mosquitto()
+    base = "edge-asr/e2e-reload-held"
+    # A persistent session: the broker queues the command while this subscriber reconnects.
+    sub = Subscriber(broker, [f"{base}/command"], client_id="held-sub", clean_session=False)
+    broker.stop()
+    env = virtual_mic.env()
+    daemon = daemons(tmp_path / "model", broker, state, "e2e-reload-held", env)
+    try:
+        daemon.wait_line("ready in")
+        time.sleep(2.5)  # the sound server's first buffers
+        virtual_mic.play(wav)
+        daemon.wait_line("heard loud")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_line("reload refused, still running as before: 1 undelivered command(s)")
+        broker.start()
+        commands = sub.wait(f"{base}/command", count=1, timeout_s=30)
+        assert json.loads(commands[0].payload)["command"] == "loud"
+        assert daemon.proc.poll() is None
+    finally:
+        code = daemon.terminate()
+        sub.close()
+    assert code == 0, daemon.output
+
+
 def test_shipped_model_hears_spoken_commands_through_the_microphone(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
