@@ -26,6 +26,23 @@ def pin_1_4_0() -> None:
     )
 
 
+def link_streams(cache: Path, name: str, source: str = "speech-commands-20") -> None:
+    """Let the arm `name` evaluate on `source`'s negative streams: its stream folder holds a link
+    to each of `source`'s stream files. A stream the arm's data makes differently (its key
+    changes with the vocabulary the mining stream speaks, say) is then written over the link,
+    in the arm's own folder, and never over `source`'s file, as a link to the whole folder once
+    did. Streams `source` gets later are not linked; the arm makes its own."""
+    if name == source:
+        return
+    own, shared = cache / "streams" / name, cache / "streams" / source
+    if own.is_symlink():  # an earlier run's link to the whole folder
+        own.unlink()
+    own.mkdir(parents=True, exist_ok=True)
+    for path in shared.glob("*"):
+        if path.is_file() and not path.name.startswith(".") and not (own / path.name).exists():
+            (own / path.name).symlink_to(path.resolve())
+
+
 def no_kd() -> None:
     """Both student stages become the student without distillation (so it is "chosen"); the
     teacher still trains, or comes from the twin's cache, for the card's table."""
@@ -52,15 +69,12 @@ def no_kd_arm(name: str, version: str, args: list[str]) -> int:
     """One arm of a 1.5.0-recipe ablation whose data preset the caller has already changed:
     args are OUT_DIR [CACHE [TRAIN_SEED [TEACHER]]]. OUT_DIR "data" builds the training data on
     two worker processes, cached as `name`; otherwise the student without distillation trains
-    from it into OUT_DIR. The negative streams are linked from speech-commands-20's."""
+    from it into OUT_DIR. The negative streams are speech-commands-20's (`link_streams`)."""
     if re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") != name:  # as edge-asr train names
         raise SystemExit(f"{name}: not a cache folder name edge-asr train would use (a-z, 0-9, -)")
     out = args[0]
     cache = Path(args[1]).expanduser() if len(args) > 1 else Path.home() / ".cache/edge-asr"
-    streams = cache / "streams" / name
-    if not streams.exists():
-        streams.parent.mkdir(parents=True, exist_ok=True)
-        streams.symlink_to(cache / "streams" / "speech-commands-20")
+    link_streams(cache, name)
     commands = list(vocab.DEFAULT_COMMANDS)
     if out == "data":
         info = dataset.build_dataset(

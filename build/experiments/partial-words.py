@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from _recipes import no_kd_arm
+from _recipes import link_streams, no_kd_arm
 from _usage import arguments
 
 from edge_asr.train import dataset
@@ -45,9 +45,7 @@ CUSTOM = "lights on, lights off, open the door"
 
 def custom(percent: int, out: str, cache: Path, rest: list[str]) -> int:
     name = f"my-commands-partial{percent}"
-    streams = cache / "streams" / name
-    if not streams.exists():
-        streams.symlink_to(cache / "streams" / "my-commands")
+    link_streams(cache, name, "my-commands")
     argv = ["--commands", CUSTOM, "--out", out, "--name", name, "--size", "small"]
     argv += ["--cache", str(cache), "--version", f"1.0.0-partial{percent}", *rest]
     return main("train", argv)

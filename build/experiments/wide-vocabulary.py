@@ -30,7 +30,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _recipes import pin_1_4_0
+from _recipes import link_streams, pin_1_4_0
 from _usage import arguments
 
 from edge_asr.train import vocab
@@ -47,10 +47,7 @@ if __name__ == "__main__":
         raise SystemExit(2)
     cache = Path(args[2] if len(args) > 2 else Path.home() / ".cache/edge-asr-cl")
     name, version = NAMES[arm]
-    streams = cache / "streams" / name
-    if not streams.exists():
-        streams.parent.mkdir(parents=True, exist_ok=True)
-        streams.symlink_to(cache / "streams" / "speech-commands-20")
+    link_streams(cache, name)
     if arm == "narrow":
         pin_1_4_0()
     argv = ["--commands", COMMANDS, "--out", out, "--name", name, "--version", version]
