@@ -137,7 +137,7 @@ class LogMel:
         total = self._fill + n_in
         n = self.params.frames_in(total)
         keep = total - n * hop  # samples the next frame starts with (fewer than a window)
-        scale = 1.0 / 32768.0 if chunk.dtype == np.int16 else 1.0
+        scale = _sample_scale(chunk)
         if keep > n_in:  # some of them were pending already
             old = keep - n_in
             self._pending[:old] = self._pending[self._fill - old : self._fill]
@@ -149,7 +149,7 @@ class LogMel:
 
     def _batches(self, chunk: npt.NDArray[Any]) -> Iterator[int]:
         """Copy `chunk` into the pending buffer; yield each time n >= 1 frames are ready there."""
-        scale = 1.0 / 32768.0 if chunk.dtype == np.int16 else 1.0
+        scale = _sample_scale(chunk)
         hop = self.params.hop_samples
         pos = 0
         while pos < chunk.shape[0]:
@@ -202,3 +202,8 @@ def log_mel(audio: npt.NDArray[Any], params: FrontendParams) -> Float32Array:
         out[row : row + mel.shape[0]] = mel
         row += mel.shape[0]
     return out
+
+
+def _sample_scale(chunk: npt.NDArray[Any]) -> float:
+    """What turns `chunk`'s samples into floats in [-1, 1): int16 is scaled, floats are not."""
+    return 1.0 / 32768.0 if chunk.dtype == np.int16 else 1.0

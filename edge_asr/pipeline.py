@@ -77,6 +77,7 @@ class Recognizer:
                 *spec.timing,
             )
         self._infer_every = max(1, round(timing[0] / params.hop_ms))
+        self._first_infer = spec.input_frames // 2  # frames seen before inferences begin
         self._since_infer = 0
         self._gate_dbfs = settings.gate_dbfs
         # A chunk whose peak is under the gate cannot hold a loud frame: skip its features.
@@ -184,7 +185,7 @@ class Recognizer:
 
     def _due(self) -> bool:
         """True (and restart the count) when this frame is an inference point."""
-        if self._since_infer < self._infer_every or self._frames_seen < self.spec.input_frames // 2:
+        if self._since_infer < self._infer_every or self._frames_seen < self._first_infer:
             return False
         self._since_infer = 0
         return True
@@ -220,7 +221,7 @@ class Recognizer:
         self._write = (self._write + n) % frames
         # The inference count, as n calls of _due() leave it: counting up to the first frame
         # where an inference may fall, then cycling through 0 .. infer_every - 1.
-        every, first = self._infer_every, frames // 2
+        every, first = self._infer_every, self._first_infer
         waiting = min(n, max(0, first - 1 - self._frames_seen))
         self._frames_seen += n
         self._since_infer += waiting
