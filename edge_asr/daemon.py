@@ -186,7 +186,7 @@ class Daemon:
         """Check the configuration as it now is; if it passes, stop for the CLI to re-exec."""
         assert self._check_reload is not None
         log.info("received SIGHUP: checking the configuration")
-        held = len(self.outbox)
+        held = self.publisher.pending
         if self.outbox.degraded and held:  # memory only: a restart would lose them
             log.error(
                 "reload refused, still running as before: %d undelivered command(s) are held"

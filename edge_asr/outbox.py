@@ -4,7 +4,8 @@ Durability choice: WAL with synchronous=FULL. NORMAL already survives a killed p
 committed WAL frame is in the kernel's page cache), but on a Raspberry Pi the common crash is a
 pulled power plug, and only FULL (fsync of the WAL on every commit) keeps the last commands
 through that. Commands arrive a few per minute at most, so one fsync each costs nothing that
-matters; the caller's thread (the decoder) waits a few ms on an SD card, never on the network.
+matters, as long as the listener does not wait for it: an SD card can hold an fsync for a
+second, so the publisher puts commands here from a thread of its own (outbox_writer.py).
 """
 
 from __future__ import annotations

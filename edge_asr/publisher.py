@@ -32,6 +32,7 @@ from .messages import (
     state_payload,
 )
 from .outbox import Entry, Outbox
+from .outbox_writer import OutboxWriter
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger(f"{__name__}.paho")
@@ -124,7 +125,7 @@ class _RejectBudget:
 
 
 class Publisher:
-    """Owns one paho client (network thread) and one sender thread.
+    """Owns one paho client (network thread), one sender thread and the outbox's writer thread.
 
     The caller builds it, calls `start()`, `submit()`s events from any thread and `stop()`s it.
     The outbox belongs to the caller: `stop()` does not close it.
@@ -146,6 +147,7 @@ class Publisher:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._writer = OutboxWriter(outbox, stored=self._wake.set)
         self._state_lock = threading.Lock()
         self._rejects = _RejectBudget(REJECTS_TOLD_PER_WINDOW, REJECT_WINDOW_S)
         self._state: bytes | None = None
@@ -213,7 +215,7 @@ class Publisher:
     @property
     def pending(self) -> int:
         """Commands not yet acknowledged by the broker."""
-        return len(self._outbox)
+        return len(self._outbox) + len(self._writer)
 
     def start(self) -> None:
         """Begin connecting (in the background, retried with backoff) and delivering."""
@@ -221,15 +223,16 @@ class Publisher:
         log.info("MQTT broker %s, topics under %s/", self._broker, self.topics.base)
         self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         self._client.loop_start()
+        self._writer.start()
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._sender.start()
         if len(self._outbox):
             self._wake.set()
 
     def submit(self, event: CommandEvent) -> None:
-        """Queue a command for delivery. Thread-safe; never waits on the network."""
-        self._outbox.put(self.topics.command, event.to_record(), created_ts=event.end_ts)
-        self._wake.set()
+        """Queue a command for delivery. Thread-safe; while started, waits on neither the network
+        nor the disk (the outbox's writer thread stores it, then the sender delivers it)."""
+        self._writer.put(self.topics.command, event.to_record(), created_ts=event.end_ts)
 
     def publish_state(self, muted: bool, thresholds: dict[str, float]) -> None:
         """Set the retained state document (published now if connected, else on connect)."""
@@ -246,9 +249,10 @@ class Publisher:
         (what is pending stays in the outbox for the next start), so a stop during an outage
         does not spend flush_timeout_s of systemd's TimeoutStopSec waiting for nothing."""
         deadline = time.monotonic() + flush_timeout_s
-        while len(self._outbox) and self.connected and time.monotonic() < deadline:
+        while self.pending and self.connected and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
+        self._writer.stop()  # what is still queued goes into the outbox, for the next start
         if len(self._outbox):
             log.warning(
                 "stopping with %d undelivered command(s); kept in the outbox", len(self._outbox)

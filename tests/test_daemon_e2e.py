@@ -15,6 +15,7 @@ import pytest
 from daemon_proc import Daemon
 from mqtt_broker import MosquittoBroker, Subscriber
 from pulse_mic import VirtualMic
+from slow_sync import slow_sync_env
 from tiny_model import build_tiny_model, burst_wav
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
@@ -73,7 +74,7 @@ def test_spoken_bursts_arrive_as_commands_and_sigterm_is_clean(
         # the listener captures itself; with a callback, PortAudio's thread is edge-asr-audio.
         tasks = Path(f"/proc/{daemon.proc.pid}/task").iterdir()
         names = {(task / "comm").read_text().strip() for task in tasks}
-        assert {"edge-asr-listen", "edge-asr-mqtt"} <= names, names
+        assert {"edge-asr-listen", "edge-asr-mqtt", "edge-asr-outbox"} <= names, names
         assert ("edge-asr-audio" in names) == (capture == "callback"), names
         assert f"({capture}," in daemon.output, daemon.output  # the capture log line says which
         where = ("--status-dir", str(status_dir)) if capture == "callback" else ()
@@ -306,4 +307,42 @@ def test_a_frozen_daemon_hears_what_was_said_meanwhile(
         code = daemon.terminate()
         sub.close()
     assert "microphone lost" not in daemon.output, daemon.output
+    assert code == 0, daemon.output
+
+
+def test_a_slow_disk_never_holds_up_listening(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """Every heard command is committed to the outbox with an fsync, which an SD card can hold
+    for a second. The listener must not wait for it: a device's buffer holds less than that,
+    and the audio after a command (often the next command) would be lost. Here each fsync
+    takes 1 s (a real daemon with a shim in front of libc) and capture goes through a 0.5 s
+    ring (capture = "callback", which counts what overflows it; polled through PulseAudio the
+    sound server would keep the audio and hide the stall)."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
+    build_tiny_model(tmp_path / "model")
+    env = {
+        **slow_sync_env(tmp_path, 1000),
+        "EDGE_ASR_AUDIO__CAPTURE": "callback",
+        "EDGE_ASR_AUDIO__RING_S": "0.5",
+    }
+    daemon, sub, base = start_listening(
+        tmp_path / "model", tmp_path, "e2e-slow-disk", mqtt_broker, virtual_mic, daemons, env
+    )
+    try:
+        sub.wait(f"{base}/status", timeout_s=30)
+        time.sleep(2.5)
+        for _ in range(3):
+            virtual_mic.play(wav)
+            time.sleep(1.2)
+        commands = sub.wait(f"{base}/command", count=3, timeout_s=30)
+    finally:
+        code = daemon.terminate()
+        sub.close()
+    assert [json.loads(m.payload)["command"] for m in commands] == ["loud"] * 3
+    assert daemon.output.count("heard loud") == 3, daemon.output
+    assert "capture overrun" not in daemon.output, daemon.output
     assert code == 0, daemon.output
