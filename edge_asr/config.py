@@ -84,6 +84,12 @@ class AudioSettings(_Section):
         2.0, gt=0, description="No audio for this long means the microphone is lost"
     )
     reopen_backoff_max_s: float = Field(10.0, gt=0, description="Longest wait between reopen tries")
+    silence_warning_s: float = Field(
+        300.0,
+        ge=0,
+        description="Warn when the microphone has given nothing but zero samples this long (muted, "
+        "or not the input meant); a live microphone always hears some noise. 0 = never",
+    )
 
     @field_validator("device", mode="before")
     @classmethod

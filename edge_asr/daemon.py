@@ -98,6 +98,9 @@ class Daemon:
         self._notifier = Notifier()
         self._lock = threading.Lock()
         self.muted = False
+        self.microphone_silent = False  # only zero samples for audio.silence_warning_s
+        self._sound_at = time.monotonic()  # the last chunk with a non-zero sample (or an open)
+        self._silent_told_at = 0.0
         self.overruns = 0
         self.mic_restarts = 0
         self._mic_name = "-"
@@ -169,7 +172,7 @@ class Daemon:
                 self.recognizer.decoder.set_threshold(label, value)
                 log.info("control: threshold %s=%.3f", label, value)
             muted, thresholds = self.muted, self.recognizer.decoder.thresholds()
-        self.publisher.publish_state(muted, thresholds)
+        self.publisher.publish_state(muted, thresholds, self.microphone_silent)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -214,7 +217,9 @@ class Daemon:
         if self.settings.audio.realtime_priority > 0:
             guard_realtime()
         self.publisher.start()
-        self.publisher.publish_state(self.muted, self.recognizer.decoder.thresholds())
+        self.publisher.publish_state(
+            self.muted, self.recognizer.decoder.thresholds(), self.microphone_silent
+        )
         capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
         capture.start()
         self.state = State.RUNNING
@@ -249,6 +254,7 @@ class Daemon:
         return 0
 
     def _report(self) -> None:
+        self._check_silence()
         self._write_status()
         status = self.status_line()
         self._notifier.notify(f"STATUS={status}")
@@ -263,6 +269,7 @@ class Daemon:
             f"{'connected' if self.publisher.connected else 'DISCONNECTED'}; "
             f"pending {self.publisher.pending}; detections {self.recognizer.times.detections}; "
             f"overruns {self.overruns}{'; MUTED' if self.muted else ''}"
+            f"{'; MICROPHONE SILENT' if self.microphone_silent else ''}"
         )
 
     def _write_status(self) -> None:
@@ -277,8 +284,38 @@ class Daemon:
             "overruns": self.overruns,
             "mic_restarts": self.mic_restarts,
             "muted": self.muted,
+            "microphone_silent": self.microphone_silent,
         }
         self._status.write(status)
+
+    def _check_silence(self) -> None:
+        """Warn once when the microphone has given only zero samples for
+        audio.silence_warning_s (a live one always hears some noise: this one is muted or not
+        the input meant) and say when sound is back; status.json, the systemd status and the
+        MQTT state document carry the flag."""
+        limit, now = self.settings.audio.silence_warning_s, time.monotonic()
+        silent_s = now - self._sound_at
+        if self.microphone_silent:  # until any sound since the warning, however short
+            silent = self.state is State.RUNNING and self._sound_at < self._silent_told_at
+        else:
+            silent = limit > 0 and self.state is State.RUNNING and silent_s >= limit
+        if silent == self.microphone_silent:
+            return
+        self.microphone_silent = silent
+        if silent:
+            self._silent_told_at = now
+            log.warning(
+                "microphone %r has given only zero samples for %.0f s: it is muted (a mute"
+                " switch, the capture switch in alsamixer, pactl set-source-mute) or not the"
+                " input meant (audio.device; `edge-asr devices` lists them); still listening",
+                self._mic_name,
+                silent_s,
+            )
+        elif self.state is State.RUNNING:
+            log.info("microphone %r hears sound again", self._mic_name)
+        with self._lock:
+            muted, thresholds = self.muted, self.recognizer.decoder.thresholds()
+        self.publisher.publish_state(muted, thresholds, silent)
 
     # --- capture + recognition thread ---------------------------------------------------------
     def _capture_loop(self) -> None:
@@ -305,6 +342,7 @@ class Daemon:
                 # (the ring, or PortAudio's when polled): that audio predates listening, and a
                 # slow start may have overrun it; neither is counted against the listener.
                 mic.drain()
+                self._sound_at = time.monotonic()  # a new stream's silence counts from here
                 self._listen(mic)
                 backoff = 0.5
             except AudioError as exc:
@@ -342,6 +380,8 @@ class Daemon:
             if chunk is None:
                 return
             self._heartbeat = time.monotonic()
+            if chunk.any():  # ~1 us: any sample not zero
+                self._sound_at = self._heartbeat
             seen = mic.overruns  # once: PortAudio's thread may add to it meanwhile
             if seen != overruns:
                 self.overruns += seen - overruns

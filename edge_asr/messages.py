@@ -171,9 +171,15 @@ def _one_line(exc: ValidationError) -> str:
     return f"{key}: {msg}{more}"
 
 
-def state_payload(muted: bool, thresholds: dict[str, float]) -> bytes:
+def state_payload(
+    muted: bool, thresholds: dict[str, float], microphone_silent: bool = False
+) -> bytes:
     """The retained state document."""
-    body = {"muted": muted, "thresholds": dict(sorted(thresholds.items()))}
+    body = {
+        "muted": muted,
+        "thresholds": dict(sorted(thresholds.items())),
+        "microphone_silent": microphone_silent,
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -234,9 +234,11 @@ class Publisher:
         nor the disk (the outbox's writer thread stores it, then the sender delivers it)."""
         self._writer.put(self.topics.command, event.to_record(), created_ts=event.end_ts)
 
-    def publish_state(self, muted: bool, thresholds: dict[str, float]) -> None:
+    def publish_state(
+        self, muted: bool, thresholds: dict[str, float], microphone_silent: bool = False
+    ) -> None:
         """Set the retained state document (published now if connected, else on connect)."""
-        payload = state_payload(muted, thresholds)
+        payload = state_payload(muted, thresholds, microphone_silent)
         with self._state_lock:
             self._state = payload
         if self.connected:

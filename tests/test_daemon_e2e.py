@@ -346,3 +346,46 @@ def test_a_slow_disk_never_holds_up_listening(
     assert daemon.output.count("heard loud") == 3, daemon.output
     assert "capture overrun" not in daemon.output, daemon.output
     assert code == 0, daemon.output
+
+
+def test_a_microphone_giving_only_zeros_is_reported_until_sound_returns(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """A muted input (a mute switch, alsamixer's capture switch) stays open and delivers exact
+    zeros, which no live microphone does: the daemon keeps listening but says so, in the log,
+    status.json and the retained MQTT state, so a fleet's muted devices can be found. The
+    virtual microphone with nothing playing is such an input."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
+    build_tiny_model(tmp_path / "model")
+    env = {"EDGE_ASR_AUDIO__SILENCE_WARNING_S": "3"}
+    daemon, sub, base = start_listening(
+        tmp_path / "model", tmp_path, "e2e-zeros", mqtt_broker, virtual_mic, daemons, env
+    )
+
+    def states() -> list[bool]:
+        return [json.loads(m.payload)["microphone_silent"] for m in sub.on(f"{base}/state")]
+
+    try:
+        assert sub.wait(f"{base}/status", timeout_s=20)[-1].payload == b"online"
+        warned = daemon.wait_line("has given only zero samples for", timeout_s=20)
+        deadline = time.monotonic() + 10
+        while states()[-1:] != [True] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert states()[0] is False and states()[-1] is True, states()
+        status = json.loads((tmp_path / "state" / "status.json").read_text())
+        assert status["microphone_silent"] is True, status
+        virtual_mic.play(wav)
+        heard = sub.wait(f"{base}/command", timeout_s=20)  # it listened all along
+        assert json.loads(heard[0].payload)["command"] == "loud"
+        daemon.wait_line("hears sound again", after=warned, timeout_s=20)
+        deadline = time.monotonic() + 10
+        while states()[-1] is not False and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert states()[-1] is False, states()
+    finally:
+        code = daemon.terminate()
+        sub.close()
+    assert code == 0, daemon.output

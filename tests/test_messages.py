@@ -125,7 +125,9 @@ def test_state_and_error_payloads() -> None:
     assert json.loads(state_payload(True, {"on": 0.7})) == {
         "muted": True,
         "thresholds": {"on": 0.7},
+        "microphone_silent": False,
     }
+    assert json.loads(state_payload(False, {}, microphone_silent=True))["microphone_silent"]
     body = json.loads(error_payload("bad", "p/d/set", b"y" * 500))
     assert body == {"error": "bad", "topic": "p/d/set", "received": "y" * 200}
 

@@ -234,7 +234,11 @@ def test_valid_control_calls_on_control_and_republishes_state(
     finally:
         sub.close()
     assert received[0].muted is True and received[0].thresholds is None
-    assert json.loads(states[-1].payload) == {"muted": True, "thresholds": {"on": 0.5}}
+    assert json.loads(states[-1].payload) == {
+        "muted": True,
+        "thresholds": {"on": 0.5},
+        "microphone_silent": False,
+    }
 
 
 BAD_CONTROLS = [
