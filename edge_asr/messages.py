@@ -198,6 +198,11 @@ HA_EVENT_VALUE_TEMPLATE = (
 )
 
 
+# The switch and the binary sensor read the retained state document.
+HA_MUTED_TEMPLATE = "{{ 'ON' if value_json.muted else 'OFF' }}"
+HA_SILENT_TEMPLATE = "{{ 'ON' if value_json.microphone_silent else 'OFF' }}"
+
+
 def discovery_topic(discovery_prefix: str, device_id: str) -> str:
     """Where Home Assistant looks for our event entity's config (retained)."""
     return f"{discovery_prefix}/event/{device_id}/command/config"
@@ -205,19 +210,65 @@ def discovery_topic(discovery_prefix: str, device_id: str) -> str:
 
 def discovery_payload(topics: Topics, info: DeviceInfo) -> bytes:
     """Home Assistant MQTT discovery config for one `event` entity firing on each command."""
-    node = f"edge-asr_{topics.device_id}"
     body = {
         "name": "Voice command",
-        "unique_id": f"{node}_command",
+        "unique_id": f"{_node(topics)}_command",
         "state_topic": topics.command,
         "value_template": HA_EVENT_VALUE_TEMPLATE,
         "event_types": list(info.commands),
+        **_ha_common(topics, info),
+    }
+    return _compact(body)
+
+
+def discovery_configs(discovery_prefix: str, topics: Topics, info: DeviceInfo) -> dict[str, bytes]:
+    """Every Home Assistant discovery config (topic -> retained payload) of one device: the
+    command event, a `Muted` switch driving the control topic, and a `Microphone silent`
+    problem sensor, the last two reading the state document."""
+    node, device_id = _node(topics), topics.device_id
+    muted = {
+        "name": "Muted",
+        "unique_id": f"{node}_muted",
+        "command_topic": topics.control,
+        "payload_on": '{"muted": true}',
+        "payload_off": '{"muted": false}',
+        "state_topic": topics.state,
+        "value_template": HA_MUTED_TEMPLATE,
+        "state_on": "ON",
+        "state_off": "OFF",
+        "icon": "mdi:microphone-off",
+        "entity_category": "config",
+        **_ha_common(topics, info),
+    }
+    silent = {
+        "name": "Microphone silent",
+        "unique_id": f"{node}_microphone_silent",
+        "state_topic": topics.state,
+        "value_template": HA_SILENT_TEMPLATE,
+        "device_class": "problem",
+        "entity_category": "diagnostic",
+        **_ha_common(topics, info),
+    }
+    return {
+        discovery_topic(discovery_prefix, device_id): discovery_payload(topics, info),
+        f"{discovery_prefix}/switch/{device_id}/muted/config": _compact(muted),
+        f"{discovery_prefix}/binary_sensor/{device_id}/microphone_silent/config": _compact(silent),
+    }
+
+
+def _node(topics: Topics) -> str:
+    return f"edge-asr_{topics.device_id}"
+
+
+def _ha_common(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
+    """What every entity's config says: QoS, availability (the status topic), the device."""
+    return {
         "qos": 1,
         "availability_topic": topics.status,
         "payload_available": STATUS_ONLINE.decode(),
         "payload_not_available": STATUS_OFFLINE.decode(),
         "device": {
-            "identifiers": [node],
+            "identifiers": [_node(topics)],
             "name": f"edge-asr {topics.device_id}",
             "manufacturer": "edge-asr",
             "model": f"{info.model} {info.model_version}",
@@ -225,4 +276,7 @@ def discovery_payload(topics: Topics, info: DeviceInfo) -> bytes:
         },
         "origin": {"name": "edge-asr", "sw_version": info.sw_version},
     }
+
+
+def _compact(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()

@@ -26,8 +26,7 @@ from .messages import (
     ControlError,
     DeviceInfo,
     Topics,
-    discovery_payload,
-    discovery_topic,
+    discovery_configs,
     error_payload,
     state_payload,
 )
@@ -371,8 +370,9 @@ class Publisher:
             t = self.topics
             client.publish(t.status, STATUS_ONLINE, qos=1, retain=True)
             if self._settings.discovery:
-                topic = discovery_topic(self._settings.discovery_prefix, t.device_id)
-                client.publish(topic, discovery_payload(t, self._info), qos=1, retain=True)
+                prefix = self._settings.discovery_prefix
+                for topic, config in discovery_configs(prefix, t, self._info).items():
+                    client.publish(topic, config, qos=1, retain=True)
             with self._state_lock:
                 state = self._state
             if state is not None:

@@ -16,6 +16,7 @@ from edge_asr.messages import (
     ControlError,
     DeviceInfo,
     Topics,
+    discovery_configs,
     discovery_payload,
     discovery_topic,
     error_payload,
@@ -147,6 +148,41 @@ def test_home_assistant_discovery_config() -> None:
     assert config["device"]["identifiers"] == ["edge-asr_kitchen"]
     assert config["device"]["sw_version"] == "0.1.0"
     assert "kws" in config["device"]["model"] and "name" in config["device"]
+
+
+def test_home_assistant_switch_and_sensor_read_the_state_and_drive_the_control_topic() -> None:
+    """The `Muted` switch sends what the control topic accepts, and both it and the `Microphone
+    silent` sensor turn the retained state document into the states Home Assistant expects
+    (templates rendered with Jinja, as Home Assistant does)."""
+    jinja2 = pytest.importorskip("jinja2")
+    topics = Topics("edge-asr", "kitchen")
+    info = DeviceInfo(model="kws", model_version="1.2.0", commands=COMMANDS, sw_version="0.1.0")
+    configs = {t: json.loads(p) for t, p in discovery_configs("ha", topics, info).items()}
+    assert sorted(configs) == [
+        "ha/binary_sensor/kitchen/microphone_silent/config",
+        "ha/event/kitchen/command/config",
+        "ha/switch/kitchen/muted/config",
+    ]
+    assert len({c["unique_id"] for c in configs.values()}) == 3
+    for config in configs.values():
+        assert config["device"]["identifiers"] == ["edge-asr_kitchen"]
+        assert config["availability_topic"] == "edge-asr/kitchen/status"
+    switch = configs["ha/switch/kitchen/muted/config"]
+    sensor = configs["ha/binary_sensor/kitchen/microphone_silent/config"]
+    assert switch["command_topic"] == topics.control
+    assert Control.parse(switch["payload_on"].encode(), COMMANDS).muted is True
+    assert Control.parse(switch["payload_off"].encode(), COMMANDS).muted is False
+    assert switch["state_topic"] == sensor["state_topic"] == topics.state
+    assert sensor["device_class"] == "problem"
+
+    def render(template: str, state: bytes) -> str:
+        return str(jinja2.Environment().from_string(template).render(value_json=json.loads(state)))
+
+    for muted, silent in [(False, False), (True, False), (False, True), (True, True)]:
+        state = state_payload(muted, {"on": 0.7}, microphone_silent=silent)
+        wanted = switch["state_on"] if muted else switch["state_off"]
+        assert render(switch["value_template"], state) == wanted
+        assert render(sensor["value_template"], state) == ("ON" if silent else "OFF")
 
 
 def test_value_template_gives_home_assistant_an_event_type() -> None:

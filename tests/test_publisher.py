@@ -210,6 +210,49 @@ def test_home_assistant_discovery_published_retained(
     assert "event_type" in config["value_template"]
 
 
+def test_home_assistant_muted_switch_mutes_through_the_broker(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Every discovery config is retained on the broker; what the `Muted` switch sends to its
+    command topic reaches on_control as a mute, and the state it reads then says ON."""
+    jinja2 = pytest.importorskip("jinja2")
+    settings = _settings(mqtt_broker)
+    topics = Topics(settings.prefix, settings.device_id)
+    device = settings.device_id
+    config_topics = [
+        f"homeassistant/event/{device}/command/config",
+        f"homeassistant/switch/{device}/muted/config",
+        f"homeassistant/binary_sensor/{device}/microphone_silent/config",
+    ]
+    received: list[Control] = []
+    holder: list[Publisher] = []
+
+    def on_control(control: Control) -> None:
+        received.append(control)
+        holder[0].publish_state(bool(control.muted), {"on": 0.5})
+
+    sub = Subscriber(mqtt_broker, [*config_topics, topics.state])
+    try:
+        with _publisher(settings, tmp_path, on_control) as (publisher, _):
+            holder.append(publisher)
+            publisher.publish_state(False, {"on": 0.5})
+            configs = {t: sub.wait(t)[0] for t in config_topics}
+            later = Subscriber(mqtt_broker, config_topics)  # Home Assistant starting later
+            try:
+                assert all(later.wait(t)[0].retain for t in config_topics)
+            finally:
+                later.close()
+            switch = json.loads(configs[config_topics[1]].payload)
+            sub.client.publish(switch["command_topic"], switch["payload_on"], qos=1)
+            _wait(lambda: len(received) == 1, 5, "on_control")
+            states = sub.wait(topics.state, count=2)
+    finally:
+        sub.close()
+    assert received[0].muted is True
+    template = jinja2.Environment().from_string(switch["value_template"])
+    assert template.render(value_json=json.loads(states[-1].payload)) == switch["state_on"]
+
+
 def test_valid_control_calls_on_control_and_republishes_state(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
