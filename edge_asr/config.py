@@ -173,7 +173,9 @@ class MqttSettings(_Section):
 
 
 class OutboxSettings(_Section):
-    state_dir: Path = Field(Path("/var/lib/edge-asr"), description="Holds outbox.sqlite")
+    state_dir: Path = Field(
+        Path("/var/lib/edge-asr"), description="Holds outbox.sqlite and muted.json"
+    )
     status_dir: Path | None = Field(
         None, description="Holds status.json (default: state_dir); a tmpfs such as /run/edge-asr"
     )

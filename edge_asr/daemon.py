@@ -25,6 +25,7 @@ from .decoder import Detection
 from .libc import libc, name_this_thread
 from .messages import CommandEvent, Control, DeviceInfo
 from .model import ModelSpec, default_model_dir, load_spec
+from .mute import MuteFile
 from .outbox import Outbox
 from .pipeline import Recognizer
 from .publisher import Publisher
@@ -137,6 +138,13 @@ class Daemon:
             except OSError as exc:  # the outbox then keeps commands in memory (and says so)
                 log.error("%s: cannot create %s: %s", key, folder, exc)
         self._status = StatusFile(status_dir / STATUS_FILE)
+        self._mute = MuteFile(state_dir)
+        self.muted = self._mute.load()
+        if self.muted:
+            log.warning(
+                "muted, as set over MQTT before this start: commands are heard but not"
+                ' published until {"muted": false} arrives on the set topic'
+            )
         self.outbox = Outbox(
             state_dir / "outbox.sqlite", settings.outbox.max_messages, settings.outbox.max_age_s
         )
@@ -164,6 +172,8 @@ class Daemon:
 
     # --- control from MQTT (publisher's network thread) -------------------------------------
     def _on_control(self, control: Control) -> None:
+        if control.muted is not None:
+            self._mute.save(control.muted)  # first: a restart right after keeps it
         with self._lock:
             if control.muted is not None:
                 self.muted = control.muted

@@ -389,3 +389,53 @@ def test_a_microphone_giving_only_zeros_is_reported_until_sound_returns(
         code = daemon.terminate()
         sub.close()
     assert code == 0, daemon.output
+
+
+def test_mute_set_over_mqtt_survives_a_restart(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    virtual_mic: VirtualMic,
+    daemons: Callable[..., Daemon],
+) -> None:
+    """A device muted for the night must not start publishing again because the watchdog, a
+    reload or a power cut restarted it: the next process starts muted, says so, hears but
+    publishes nothing until it is unmuted."""
+    wav = burst_wav(tmp_path / "burst.wav", seed=5)
+    build_tiny_model(tmp_path / "model")
+    first, sub, base = start_listening(
+        tmp_path / "model", tmp_path, "e2e-mute", mqtt_broker, virtual_mic, daemons
+    )
+
+    def muted_states() -> list[bool]:
+        return [json.loads(m.payload)["muted"] for m in sub.on(f"{base}/state")]
+
+    def wait_muted(value: bool, count: int) -> None:
+        deadline = time.monotonic() + 20
+        while muted_states().count(value) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert muted_states().count(value) >= count, muted_states()
+
+    try:
+        sub.wait(f"{base}/status", timeout_s=20)
+        wait_muted(False, 1)
+        sub.client.publish(f"{base}/set", b'{"muted": true}', qos=1)
+        wait_muted(True, 1)
+        assert first.terminate() == 0, first.output
+        second = daemons(
+            tmp_path / "model", mqtt_broker, tmp_path / "state", "e2e-mute", virtual_mic.env()
+        )
+        second.wait_line("muted, as set over MQTT before this start", timeout_s=20)
+        wait_muted(True, 2)  # the new process's state document
+        time.sleep(2.5)
+        virtual_mic.play(wav)
+        second.wait_line("while muted: not published", timeout_s=20)
+        sub.client.publish(f"{base}/set", b'{"muted": false}', qos=1)
+        wait_muted(False, 2)
+        virtual_mic.play(wav)
+        commands = sub.wait(f"{base}/command", timeout_s=20)
+        time.sleep(1.0)
+        assert len(sub.on(f"{base}/command")) == 1  # the burst heard while muted never went out
+        assert json.loads(commands[0].payload)["command"] == "loud"
+    finally:
+        first.terminate()
+        sub.close()
