@@ -6,6 +6,10 @@ busy with its own housekeeping can hold one for a second; done on the listening 
 stall outlasts the device's buffer and the audio right after a command, often the next
 command, is lost. `OutboxWriter.put` only appends to a queue; the writer thread makes each
 entry durable, in order, and tells the sender.
+
+A disk that stops answering altogether still stops the systemd watchdog, as it did when the
+listener hung in the commit: the daemon's status report counts the outbox, whose lock the
+stuck commit holds.
 """
 
 from __future__ import annotations
