@@ -48,6 +48,8 @@ REJECT_WINDOW_S = 60.0
 # client taking over our client id (at least 3 x reconnect_min_s: the other side's retry delay).
 SHORT_SESSION_S = 10.0
 SHORT_SESSIONS_TOLD = 3
+# How paho 2.x starts the ERROR lines it logs as it loses a connection by a socket error.
+SOCKET_LOST = ("failed to receive on socket", "timeout on socket")
 
 
 class PublisherError(Exception):
@@ -152,6 +154,7 @@ class Publisher:
         self._state: bytes | None = None
         self._sender: threading.Thread | None = None
         self._unreachable_logged = False
+        self._socket_error: str | None = None  # paho's last word on a lost connection
         self._short = _ShortSessions(max(SHORT_SESSION_S, 3 * settings.reconnect_min_s))
         self._control_mid: int | None = None
         # Outbox seq -> paho's message for it: paho keeps a QoS 1 message it was given until
@@ -417,6 +420,7 @@ class Publisher:
         properties: Any,
     ) -> None:
         was_connected = self._connected.is_set()
+        socket_error, self._socket_error = self._socket_error, None
         self._connected.clear()
         self._wake.set()
         if self._stopping.is_set():
@@ -443,12 +447,13 @@ class Publisher:
         if was_connected:
             # paho names a dropped connection (socket closed or reset) "Unspecified error".
             reason = str(reason_code)
+            lost = "connection lost" + (f": {socket_error}" if socket_error else "")
             log.log(
                 logging.DEBUG if self._short.looping else logging.WARNING,
                 "lost MQTT broker %s (%s); %d command(s) pending, reconnecting",
                 self._broker,
-                "connection lost" if reason == "Unspecified error" else reason,
-                len(self._outbox),
+                lost if reason == "Unspecified error" else reason,
+                self.pending,
             )
 
     def _tell_held(self, lived: float | None) -> None:
@@ -465,6 +470,11 @@ class Publisher:
             # paho 2.2 says this at ERROR on every pass of its network loop without a socket:
             # each reconnect attempt while the broker is away, and once more after our own
             # DISCONNECT. The outage is already told once, as warnings; this is not an error.
+            level_std = logging.DEBUG
+        elif buf.startswith(SOCKET_LOST):
+            # A connection reset or timed out: paho says so at ERROR, then calls on_disconnect,
+            # which tells it once, as a warning (at DEBUG while another client takes it).
+            self._socket_error = buf
             level_std = logging.DEBUG
         paho_log.log(level_std, "%s", buf)
 

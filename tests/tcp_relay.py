@@ -1,11 +1,13 @@
 """A loopback TCP relay between a client and a real broker, for losing what the network loses:
 `hold_replies()` swallows everything the broker sends (a PUBACK, say) while the client's bytes
-still get through, and `cut()` drops every open connection, as a network that goes away does."""
+still get through, `cut()` drops every open connection, as a network that goes away does, and
+`reset()` resets them."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 
@@ -15,6 +17,7 @@ class TcpRelay:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.host, self.port = self._listener.getsockname()[:2]
         self._open: list[socket.socket] = []
+        self._reset: set[socket.socket] = set()  # closed with an RST: the pumps send no FIN
         self._lock = threading.Lock()
         self._holding = threading.Event()
         self._let_through = 0
@@ -35,6 +38,21 @@ class TcpRelay:
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def reset(self) -> None:
+        """Reset every open connection (RST, as a broker host that crashed or a NAT that forgot
+        the connection answers); new ones are relayed both ways again."""
+        with self._lock:
+            conns, self._open = self._open, []
+            self._holding.clear()
+            self._reset.update(conns)
+        for conn in conns:  # first: whichever closes a socket now resets it
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RD)  # wakes the pump's recv; sends nothing
             conn.close()
 
     def close(self) -> None:
@@ -62,4 +80,5 @@ class TcpRelay:
                 dst.sendall(data)
         for conn in (src, dst):
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                if conn not in self._reset:
+                    conn.shutdown(socket.SHUT_RDWR)

@@ -76,7 +76,8 @@ def bare_daemon(open_mic: object, stop: StopAfter) -> Daemon:
     daemon.settings = types.SimpleNamespace(audio=audio)  # type: ignore[assignment]
     daemon.state = State.RUNNING
     daemon._lock = threading.Lock()
-    daemon.muted = False
+    daemon.muted = daemon.microphone_silent = False
+    daemon._sound_at = 0.0
     daemon.overruns = daemon.mic_restarts = 0
     daemon._mic_name, daemon._heartbeat, daemon._mic = "-", 0.0, None
     daemon._notifier = types.SimpleNamespace(notify=lambda message: None)  # type: ignore[assignment]

@@ -421,6 +421,33 @@ def test_broker_outage_loses_and_reorders_nothing(
     assert len(warnings) <= 2, warnings  # lost, then at most one "cannot reach"
 
 
+def test_a_reset_connection_is_told_once_as_a_warning_with_its_cause(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection the network resets (a NAT that forgot it, a broker host that crashed) is a
+    lost connection like any other: one WARNING naming the cause, no ERROR from paho (which
+    logs every socket error at ERROR), and the commands still arrive."""
+    relay = TcpRelay(mqtt_broker.host, mqtt_broker.port)
+    settings = _settings(mqtt_broker, host=relay.host, port=relay.port)
+    topics = Topics(settings.prefix, settings.device_id)
+    sub = Subscriber(mqtt_broker, [topics.command])
+    caplog.set_level(logging.DEBUG, logger="edge_asr")
+    try:
+        with _publisher(settings, tmp_path) as (publisher, _):
+            relay.reset()
+            _wait(lambda: not publisher.connected, 10, "the reset to be noticed")
+            event = _event(settings, "on")
+            publisher.submit(event)
+            _wait(lambda: event.id in _ids(sub, topics.command), 20, "the command after it")
+    finally:
+        sub.close()
+        relay.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    lost = [r.getMessage() for r in caplog.records if "lost MQTT broker" in r.getMessage()]
+    assert len(lost) == 1 and "Connection reset by peer" in lost[0], lost
+
+
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-a-restart"])
 def test_command_queued_before_a_clock_step_is_published_in_the_new_clock(
     mqtt_broker: MosquittoBroker, tmp_path: Path, restart: bool
