@@ -390,8 +390,6 @@ class Daemon:
             if chunk is None:
                 return
             self._heartbeat = time.monotonic()
-            if chunk.any():  # ~1 us: any sample not zero
-                self._sound_at = self._heartbeat
             seen = mic.overruns  # once: PortAudio's thread may add to it meanwhile
             if seen != overruns:
                 self.overruns += seen - overruns
@@ -413,6 +411,8 @@ class Daemon:
             with self._lock:
                 detections = self.recognizer.feed(chunk)
                 muted = self.muted
+            if self.recognizer.quiet_peak != 0:  # a sample not zero, or sound in the window
+                self._sound_at = self._heartbeat
             if not detections:
                 continue
             now = time.time()

@@ -86,6 +86,9 @@ class Recognizer:
         self._last_loud_s = -np.inf
         self._onset_s = 0.0
         self._gate_open = False
+        # The last chunk's peak |sample| where the idle path measured it (0: all zeros), else
+        # None: a live reader learns from it, for nothing, whether the microphone is muted.
+        self.quiet_peak: int | None = None
         overrides = dict(thresholds or {})
         default = overrides.pop("default", spec.default_threshold)  # for commands not named
         strangers = sorted(set(overrides) - set(spec.commands))
@@ -177,11 +180,13 @@ class Recognizer:
         return self.stream_s - self._last_loud_s > self._window_s
 
     def _silent(self, chunk: npt.NDArray[Any]) -> bool:
+        self.quiet_peak = None
         if chunk.dtype != np.int16 or chunk.shape[0] == 0:
             return False
         if not self.idle:
             return False
-        return max(int(chunk.max()), -int(chunk.min())) < self._gate_peak
+        self.quiet_peak = max(int(chunk.max()), -int(chunk.min()))
+        return self.quiet_peak < self._gate_peak
 
     def _due(self) -> bool:
         """True (and restart the count) when this frame is an inference point."""

@@ -45,6 +45,7 @@ class FakeMic:
 class FakeRecognizer:
     idle = True
     fed_s = 0.0
+    quiet_peak = 0
     times = types.SimpleNamespace(detections=0)
 
     def feed(self, chunk: npt.NDArray[np.int16]) -> list[object]:

@@ -222,3 +222,19 @@ def test_default_threshold_override_applies_to_commands_not_named(spec: ModelSpe
     assert heard({}) == ["loud"]
     assert heard({"default": 1.0}) == []
     assert heard({"default": 1.0, "loud": 0.5}) == ["loud"]
+
+
+def test_the_idle_path_tells_a_chunk_of_zeros_from_quiet_sound(spec: ModelSpec) -> None:
+    """The daemon learns from quiet_peak, for nothing, whether the microphone gives only zeros
+    (muted): 0 for a silent chunk of zeros, the peak of one that is quiet but not zero, None
+    once the window holds sound (then the microphone is not muted)."""
+    recognizer = Recognizer(spec, load_backend(spec, "onnx"), DecoderSettings())
+    recognizer.feed(np.zeros(1600, np.int16))
+    assert recognizer.quiet_peak == 0
+    hiss = np.zeros(1600, np.int16)
+    hiss[::7] = 3  # far under the gate, but not zero
+    recognizer.feed(hiss)
+    assert recognizer.quiet_peak == 3
+    recognizer.feed(bursts(0.4, [0.0]))
+    recognizer.feed(np.zeros(1600, np.int16))  # the window still holds the loud frames
+    assert recognizer.quiet_peak is None
