@@ -181,6 +181,11 @@ class Daemon:
             for label, value in (control.thresholds or {}).items():
                 self.recognizer.decoder.set_threshold(label, value)
                 log.info("control: threshold %s=%.3f", label, value)
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        """The retained state document as it now is: mute, thresholds, a silent microphone."""
+        with self._lock:
             muted, thresholds = self.muted, self.recognizer.decoder.thresholds()
         self.publisher.publish_state(muted, thresholds, self.microphone_silent)
 
@@ -227,9 +232,7 @@ class Daemon:
         if self.settings.audio.realtime_priority > 0:
             guard_realtime()
         self.publisher.start()
-        self.publisher.publish_state(
-            self.muted, self.recognizer.decoder.thresholds(), self.microphone_silent
-        )
+        self._publish_state()
         capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
         capture.start()
         self.state = State.RUNNING
@@ -323,9 +326,7 @@ class Daemon:
             )
         elif self.state is State.RUNNING:
             log.info("microphone %r hears sound again", self._mic_name)
-        with self._lock:
-            muted, thresholds = self.muted, self.recognizer.decoder.thresholds()
-        self.publisher.publish_state(muted, thresholds, silent)
+        self._publish_state()
 
     # --- capture + recognition thread ---------------------------------------------------------
     def _capture_loop(self) -> None:
