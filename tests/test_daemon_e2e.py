@@ -17,6 +17,7 @@ from mqtt_broker import MosquittoBroker, Subscriber
 from pulse_mic import VirtualMic
 from slow_sync import slow_sync_env
 from tiny_model import build_tiny_model, burst_wav
+from waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.pulse]
 
@@ -371,9 +372,7 @@ def test_a_microphone_giving_only_zeros_is_reported_until_sound_returns(
     try:
         assert sub.wait(f"{base}/status", timeout_s=20)[-1].payload == b"online"
         warned = daemon.wait_line("has given only zero samples for", timeout_s=20)
-        deadline = time.monotonic() + 10
-        while states()[-1:] != [True] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: states()[-1:] == [True], 10, "microphone_silent true")
         assert states()[0] is False and states()[-1] is True, states()
         status = json.loads((tmp_path / "state" / "status.json").read_text())
         assert status["microphone_silent"] is True, status
@@ -381,10 +380,7 @@ def test_a_microphone_giving_only_zeros_is_reported_until_sound_returns(
         heard = sub.wait(f"{base}/command", timeout_s=20)  # it listened all along
         assert json.loads(heard[0].payload)["command"] == "loud"
         daemon.wait_line("hears sound again", after=warned, timeout_s=20)
-        deadline = time.monotonic() + 10
-        while states()[-1] is not False and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert states()[-1] is False, states()
+        wait_for(lambda: states()[-1] is False, 10, "microphone_silent false")
     finally:
         code = daemon.terminate()
         sub.close()
@@ -410,10 +406,7 @@ def test_mute_set_over_mqtt_survives_a_restart(
         return [json.loads(m.payload)["muted"] for m in sub.on(f"{base}/state")]
 
     def wait_muted(value: bool, count: int) -> None:
-        deadline = time.monotonic() + 20
-        while muted_states().count(value) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert muted_states().count(value) >= count, muted_states()
+        wait_for(lambda: muted_states().count(value) >= count, 20, f"{count} x muted {value}")
 
     try:
         sub.wait(f"{base}/status", timeout_s=20)

@@ -30,6 +30,7 @@ from pulse_mic import VirtualMic
 from repo import ROOT
 from tiny_model import build_tiny_model
 from tiny_model import burst_wav as make_burst_wav
+from waiting import wait_for
 
 from edge_asr.config import MqttSettings
 from edge_asr.messages import CommandEvent, DeviceInfo, Topics
@@ -41,14 +42,6 @@ PASSWORD = "Pa55-never-in-any-log-7f3a"
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        time.sleep(0.05)
-    return result
 
 
 def kill_broker(broker: MosquittoBroker) -> None:

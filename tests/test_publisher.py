@@ -20,6 +20,7 @@ import pytest
 from mqtt_broker import MosquittoBroker, Subscriber, TlsFiles, make_password_file
 from repo import ROOT
 from tcp_relay import TcpRelay
+from waiting import wait_for
 
 from edge_asr import publisher as publisher_module
 from edge_asr.config import MqttSettings, TlsSettings
@@ -65,13 +66,6 @@ def _ids(sub: Subscriber, topic: str) -> list[str]:
     return [json.loads(m.payload)["id"] for m in sub.on(topic)]
 
 
-def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @contextmanager
 def _publisher(
     settings: MqttSettings,
@@ -85,7 +79,7 @@ def _publisher(
     publisher.start()
     try:
         if wait_connected:
-            _wait(lambda: publisher.connected, 10, "publisher to connect")
+            wait_for(lambda: publisher.connected, 10, "publisher to connect")
         yield publisher, outbox
     finally:
         publisher.stop(flush_timeout_s=2.0)
@@ -103,7 +97,7 @@ def test_command_arrives_with_documented_payload_at_qos1(
             event = _event(settings)
             publisher.submit(event)
             message = sub.wait(topics.command)[0]
-            _wait(lambda: publisher.pending == 0, 5, "outbox to empty")
+            wait_for(lambda: publisher.pending == 0, 5, "outbox to empty")
     finally:
         sub.close()
     assert message.qos == 1 and not message.retain
@@ -139,7 +133,7 @@ def test_clean_stops_log_no_errors(
     for _ in range(15):
         with _publisher(_settings(mqtt_broker), tmp_path) as (publisher, _):
             publisher.submit(_event(_settings(mqtt_broker)))
-            _wait(lambda: publisher.pending == 0, 5, "outbox to empty")
+            wait_for(lambda: publisher.pending == 0, 5, "outbox to empty")
     loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == []
     assert any(r.name == "edge_asr.publisher.paho" for r in caplog.records)  # paho log routed
@@ -244,7 +238,7 @@ def test_home_assistant_muted_switch_mutes_through_the_broker(
                 later.close()
             switch = json.loads(configs[config_topics[1]].payload)
             sub.client.publish(switch["command_topic"], switch["payload_on"], qos=1)
-            _wait(lambda: len(received) == 1, 5, "on_control")
+            wait_for(lambda: len(received) == 1, 5, "on_control")
             states = sub.wait(topics.state, count=2)
     finally:
         sub.close()
@@ -272,7 +266,7 @@ def test_valid_control_calls_on_control_and_republishes_state(
             publisher.publish_state(False, {"on": 0.5})
             assert json.loads(sub.wait(topics.state)[0].payload)["muted"] is False
             sub.client.publish(topics.control, b'{"muted": true}', qos=1)
-            _wait(lambda: len(received) == 1, 5, "on_control")
+            wait_for(lambda: len(received) == 1, 5, "on_control")
             states = sub.wait(topics.state, count=2)
     finally:
         sub.close()
@@ -350,7 +344,7 @@ def test_control_flood_is_told_in_moderation_and_valid_control_still_works(
             for i in range(50):
                 sub.client.publish(topics.control, b'{"volume": %d}' % i, qos=1)
             sub.client.publish(topics.control, b'{"muted": true}', qos=1)
-            _wait(lambda: len(received) == 1, 5, "the valid control message after the flood")
+            wait_for(lambda: len(received) == 1, 5, "the valid control message after the flood")
             answered_in_flood = len(sub.wait(topics.error, count=10))
             time.sleep(max(0.0, flood_at + 3.5 - time.monotonic()))
             assert len(sub.on(topics.error)) == answered_in_flood
@@ -386,7 +380,7 @@ def test_broker_outage_loses_and_reorders_nothing(
             sub.wait(topics.command, count=2)
 
             broker.stop()
-            _wait(lambda: not publisher.connected, 5, "publisher to notice the outage")
+            wait_for(lambda: not publisher.connected, 5, "publisher to notice the outage")
             outage_end = time.monotonic() + 30.0
             for i in range(12):
                 event = _event(settings, COMMANDS[i % 3])
@@ -400,8 +394,8 @@ def test_broker_outage_loses_and_reorders_nothing(
                 ids = {json.loads(m.payload)["id"] for m in sub.on(topics.command)}
                 return set(submitted) <= ids
 
-            _wait(all_arrived, 30, "every command to arrive after the outage")
-            _wait(lambda: len(outbox) == 0, 5, "outbox to empty")
+            wait_for(all_arrived, 30, "every command to arrive after the outage")
+            wait_for(lambda: len(outbox) == 0, 5, "outbox to empty")
     finally:
         sub.close()
     first_seen: list[str] = []
@@ -435,10 +429,10 @@ def test_a_reset_connection_is_told_once_as_a_warning_with_its_cause(
     try:
         with _publisher(settings, tmp_path) as (publisher, _):
             relay.reset()
-            _wait(lambda: not publisher.connected, 10, "the reset to be noticed")
+            wait_for(lambda: not publisher.connected, 10, "the reset to be noticed")
             event = _event(settings, "on")
             publisher.submit(event)
-            _wait(lambda: event.id in _ids(sub, topics.command), 20, "the command after it")
+            wait_for(lambda: event.id in _ids(sub, topics.command), 20, "the command after it")
     finally:
         sub.close()
         relay.close()
@@ -511,13 +505,13 @@ def test_two_devices_with_one_device_id_are_told_once_and_lose_nothing(
                     (first, second)[i % 2].submit(event)
                     submitted.append(event.id)
                     time.sleep(0.5)
-                _wait(lambda: told("another client connects"), 20, "the takeover loop told")
+                wait_for(lambda: told("another client connects"), 20, "the takeover loop told")
 
                 def all_arrived() -> bool:
                     return set(submitted) <= set(_ids(sub, topics.command))
 
-                _wait(all_arrived, 30, "every command of both devices to arrive")
-            _wait(lambda: told("no other client is taking it"), 30, "the loop's end told")
+                wait_for(all_arrived, 30, "every command of both devices to arrive")
+            wait_for(lambda: told("no other client is taking it"), 30, "the loop's end told")
     finally:
         sub.close()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -571,11 +565,13 @@ def test_command_in_flight_when_the_connection_drops_is_not_published_again(
             sub.wait(topics.command, count=1)  # the broker has it; its PUBACK went nowhere
             assert len(outbox) == 1
             relay.cut()
-            _wait(lambda: len(outbox) == 0, 20, "the command to be acknowledged after reconnecting")
+            wait_for(
+                lambda: len(outbox) == 0, 20, "the command to be acknowledged after reconnecting"
+            )
             second = _event(settings, "off")
             publisher.submit(second)
-            _wait(lambda: len(outbox) == 0, 10, "the next command to be delivered")
-            _wait(lambda: second.id in _ids(sub, topics.command), 10, "the next command")
+            wait_for(lambda: len(outbox) == 0, 10, "the next command to be delivered")
+            wait_for(lambda: second.id in _ids(sub, topics.command), 10, "the next command")
             time.sleep(1.0)  # room for a late copy
     finally:
         sub.close()
@@ -602,7 +598,7 @@ def test_stopped_before_the_subscription_is_acknowledged_still_says_offline(
             sub.wait(topics.status, count=1)
             assert sub.on(topics.status)[-1].payload == b"online"
             assert not publisher.connected
-        _wait(lambda: sub.on(topics.status)[-1].payload == b"offline", 5, "offline")
+        wait_for(lambda: sub.on(topics.status)[-1].payload == b"offline", 5, "offline")
     finally:
         sub.close()
         relay.close()
@@ -686,7 +682,7 @@ def test_wrong_password_logged_clearly_never_the_password(
         caplog.at_level(logging.DEBUG),
         _publisher(settings, tmp_path, wait_connected=False) as (publisher, _),
     ):
-        _wait(
+        wait_for(
             lambda: any(r.levelno == logging.ERROR for r in caplog.records),
             10,
             "an ERROR about the refused login",
