@@ -43,11 +43,11 @@ class CommandEvent:
             "model_version": self.model_version,
             "device_id": self.device_id,
         }
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _compact(body)
 
     def to_record(self) -> bytes:
         """The form kept in the outbox: everything but latency, which is only known at send time."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return _compact(asdict(self))
 
     @classmethod
     def from_record(cls, record: bytes) -> CommandEvent:
@@ -180,7 +180,7 @@ def state_payload(
         "thresholds": dict(sorted(thresholds.items())),
         "microphone_silent": microphone_silent,
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _compact(body)
 
 
 def error_payload(reason: str, topic: str, received: bytes) -> bytes:

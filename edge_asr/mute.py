@@ -1,5 +1,5 @@
 """Whether the daemon is muted, kept across restarts: a device muted for the night over MQTT must
-not start listening again because the watchdog, a reload or a power cut restarted it."""
+not start publishing again because the watchdog, a reload or a power cut restarted it."""
 
 from __future__ import annotations
 
