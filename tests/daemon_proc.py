@@ -40,6 +40,8 @@ class Daemon:
                 "--device-id", device_id, "--state-dir", str(state), *extra_args,
             ],
             env={
+                # As the systemd unit and the image run it: without docstrings (-OO).
+                "PYTHONOPTIMIZE": "2",
                 **env,
                 "EDGE_ASR_AUDIO__LOCK_MEMORY": "false",
                 "EDGE_ASR_MQTT__RECONNECT_MAX_S": "2",

@@ -125,6 +125,13 @@ def test_unit_keeps_what_the_daemon_needs() -> None:
     # hides from the daemon: the unit hands it over.
     if d.get("ProcSubset", ["all"])[-1] == "pid":
         assert "EDGE_ASR_BOOT_ID=%b" in " ".join(d["Environment"]).split()
+    # Python -OO (less memory), its bytecode cached where the service may write: the venv and
+    # /usr are read-only to it (ProtectSystem=strict), and without a cache every start would
+    # compile every module again.
+    env = " ".join(d["Environment"]).split()
+    assert "PYTHONOPTIMIZE=2" in env
+    assert f"PYTHONPYCACHEPREFIX=%C/{d['CacheDirectory'][-1]}/pycache" in env
+    assert "PYTHONDONTWRITEBYTECODE=1" not in env
     allowed_calls = " ".join(v for v in d["SystemCallFilter"] if not v.startswith("~"))
     for call in ("sched_setscheduler", "mlockall"):
         assert call in allowed_calls or "@system-service" in allowed_calls
