@@ -174,7 +174,7 @@ class MqttSettings(_Section):
 
 class OutboxSettings(_Section):
     state_dir: Path = Field(
-        Path("/var/lib/edge-asr"), description="Holds outbox.sqlite and muted.json"
+        Path("/var/lib/edge-asr"), description="Holds outbox.sqlite, muted.json and thresholds.json"
     )
     status_dir: Path | None = Field(
         None, description="Holds status.json (default: state_dir); a tmpfs such as /run/edge-asr"
@@ -271,7 +271,8 @@ def _check_env_names() -> None:
 def _describe(exc: ValidationError, toml_path: Path, overrides: dict[str, Any]) -> str:
     first = exc.errors()[0]
     loc = [str(part) for part in first["loc"]]
-    key = ".".join(loc) or "(root)"
+    # A key from a JSON value (a mapping such as model.thresholds) can be any text: one line.
+    key = ".".join(part if part.isprintable() else repr(part) for part in loc) or "(root)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     value = first.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"

@@ -25,10 +25,10 @@ from .decoder import Detection
 from .libc import libc, name_this_thread
 from .messages import CommandEvent, Control, DeviceInfo
 from .model import ModelSpec, default_model_dir, load_spec
-from .mute import MuteFile
 from .outbox import Outbox
 from .pipeline import Recognizer
 from .publisher import Publisher
+from .saved import MuteFile, ThresholdFile
 from .sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,8 @@ class Daemon:
         self.recognizer = Recognizer(
             self.spec, backend, settings.decoder, settings.model.thresholds
         )
-        log.info("decoder: %s", self.recognizer.describe())
+        # What a null threshold on the set topic puts back: the config's over the model's.
+        self._configured = self.recognizer.decoder.thresholds()
         state_dir, status_dir = settings.outbox.state_dir, settings.outbox.status_folder
         folders = {state_dir: "outbox.state_dir"}
         folders.setdefault(status_dir, "outbox.status_dir")
@@ -145,6 +146,19 @@ class Daemon:
                 "muted, as set over MQTT before this start: commands are heard but not"
                 ' published until {"muted": false} arrives on the set topic'
             )
+        spec = self.spec
+        self._thresholds = ThresholdFile(state_dir, spec.name, spec.version, spec.files)
+        self._set_thresholds = self._thresholds.load(spec.commands)  # over MQTT, still holding
+        for label, value in self._set_thresholds.items():
+            self.recognizer.decoder.set_threshold(label, value)
+        if self._set_thresholds:
+            log.info(
+                "thresholds set over MQTT before this start: %s (configured: %s); a null"
+                " threshold on the set topic puts the configured one back",
+                ", ".join(f"{k} {v:.2f}" for k, v in self._set_thresholds.items()),
+                ", ".join(f"{k} {self._configured[k]:.2f}" for k in self._set_thresholds),
+            )
+        log.info("decoder: %s", self.recognizer.describe())
         self.outbox = Outbox(
             state_dir / "outbox.sqlite", settings.outbox.max_messages, settings.outbox.max_age_s
         )
@@ -172,15 +186,25 @@ class Daemon:
 
     # --- control from MQTT (publisher's network thread) -------------------------------------
     def _on_control(self, control: Control) -> None:
+        # Saved first, so that a restart right after keeps it; outside the lock, which the
+        # listening thread takes, since a slow disk can hold an fsync for a second.
         if control.muted is not None:
-            self._mute.save(control.muted)  # first: a restart right after keeps it
+            self._mute.save(control.muted)
+        if control.thresholds:
+            changed = {**self._set_thresholds, **control.thresholds}
+            self._set_thresholds = {k: v for k, v in changed.items() if v is not None}
+            self._thresholds.save(self._set_thresholds)
         with self._lock:
             if control.muted is not None:
                 self.muted = control.muted
                 log.info("control: muted=%s", self.muted)
             for label, value in (control.thresholds or {}).items():
+                if value is None:
+                    value = self._configured[label]
+                    log.info("control: threshold %s back to the configured %.3f", label, value)
+                else:
+                    log.info("control: threshold %s=%.3f", label, value)
                 self.recognizer.decoder.set_threshold(label, value)
-                log.info("control: threshold %s=%.3f", label, value)
         self._publish_state()
 
     def _publish_state(self) -> None:

@@ -110,9 +110,10 @@ class ControlError(ValueError):
 
 
 class Control(BaseModel):
-    """A validated control message: `{"muted": bool, "thresholds": {command: (0, 1]}}`.
+    """A validated control message: `{"muted": bool, "thresholds": {command: (0, 1] or null}}`.
 
-    Both keys are optional, but at least one must be present.
+    Both keys are optional, but at least one must be present. A null threshold puts the
+    command's configured one back (`[model.thresholds]`, else the model's).
 
     Build it with `Control.parse(payload, commands)`; validation needs the model's command names.
     """
@@ -120,13 +121,13 @@ class Control(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     muted: bool | None = None
-    thresholds: dict[str, float] | None = None
+    thresholds: dict[str, float | None] | None = None
 
     @field_validator("thresholds")
     @classmethod
     def _known_commands_in_range(
-        cls, value: dict[str, float] | None, info: ValidationInfo
-    ) -> dict[str, float] | None:
+        cls, value: dict[str, float | None] | None, info: ValidationInfo
+    ) -> dict[str, float | None] | None:
         if value is None:
             return None
         known: Collection[str] = (info.context or {}).get("commands", ())
@@ -135,7 +136,7 @@ class Control(BaseModel):
                 raise ValueError(
                     f"unknown command {command!r} (known: {', '.join(sorted(known)) or 'none'})"
                 )
-            if not (math.isfinite(threshold) and 0.0 < threshold <= 1.0):
+            if threshold is not None and not (math.isfinite(threshold) and 0 < threshold <= 1):
                 raise ValueError(f"threshold for {command!r} must be in (0, 1], got {threshold}")
         return value
 

@@ -387,48 +387,54 @@ def test_a_microphone_giving_only_zeros_is_reported_until_sound_returns(
     assert code == 0, daemon.output
 
 
-def test_mute_set_over_mqtt_survives_a_restart(
+def test_mute_and_thresholds_set_over_mqtt_survive_a_restart(
     tmp_path: Path,
     mqtt_broker: MosquittoBroker,
     virtual_mic: VirtualMic,
     daemons: Callable[..., Daemon],
 ) -> None:
-    """A device muted for the night must not start publishing again because the watchdog, a
-    reload or a power cut restarted it: the next process starts muted, says so, hears but
-    publishes nothing until it is unmuted."""
+    """A device muted for the night, or told to hear a command less readily, must not go back
+    to its old ways because the watchdog, a reload or a power cut restarted it: the next process
+    starts muted with the thresholds set, says so, hears but publishes nothing until it is
+    unmuted; a null threshold puts the configured one back, for good."""
     wav = burst_wav(tmp_path / "burst.wav", seed=5)
-    build_tiny_model(tmp_path / "model")
+    build_tiny_model(tmp_path / "model")  # "loud": the model's threshold 0.6
     first, sub, base = start_listening(
         tmp_path / "model", tmp_path, "e2e-mute", mqtt_broker, virtual_mic, daemons
     )
 
-    def muted_states() -> list[bool]:
-        return [json.loads(m.payload)["muted"] for m in sub.on(f"{base}/state")]
+    def states() -> list[tuple[bool, float]]:
+        documents = [json.loads(m.payload) for m in sub.on(f"{base}/state")]
+        return [(d["muted"], round(d["thresholds"]["loud"], 3)) for d in documents]
 
-    def wait_muted(value: bool, count: int) -> None:
-        wait_for(lambda: muted_states().count(value) >= count, 20, f"{count} x muted {value}")
+    def wait_state(muted: bool, loud: float, count: int) -> None:
+        state = (muted, loud)
+        wait_for(lambda: states().count(state) >= count, 20, f"{count} x {state}")
 
     try:
         sub.wait(f"{base}/status", timeout_s=20)
-        wait_muted(False, 1)
-        sub.client.publish(f"{base}/set", b'{"muted": true}', qos=1)
-        wait_muted(True, 1)
+        wait_state(False, 0.6, 1)
+        sub.client.publish(f"{base}/set", b'{"muted": true, "thresholds": {"loud": 0.75}}', qos=1)
+        wait_state(True, 0.75, 1)
         assert first.terminate() == 0, first.output
         second = daemons(
             tmp_path / "model", mqtt_broker, tmp_path / "state", "e2e-mute", virtual_mic.env()
         )
         second.wait_line("muted, as set over MQTT before this start", timeout_s=20)
-        wait_muted(True, 2)  # the new process's state document
+        second.wait_line("thresholds set over MQTT before this start: loud 0.75", timeout_s=20)
+        wait_state(True, 0.75, 2)  # the new process's state document
         time.sleep(2.5)
         virtual_mic.play(wav)
         second.wait_line("while muted: not published", timeout_s=20)
-        sub.client.publish(f"{base}/set", b'{"muted": false}', qos=1)
-        wait_muted(False, 2)
+        sub.client.publish(f"{base}/set", b'{"muted": false, "thresholds": {"loud": null}}', qos=1)
+        wait_state(False, 0.6, 2)
         virtual_mic.play(wav)
         commands = sub.wait(f"{base}/command", timeout_s=20)
         time.sleep(1.0)
         assert len(sub.on(f"{base}/command")) == 1  # the burst heard while muted never went out
         assert json.loads(commands[0].payload)["command"] == "loud"
+        saved = json.loads((tmp_path / "state" / "thresholds.json").read_text())
+        assert saved["thresholds"] == {}  # the next start has the configured threshold again
     finally:
         first.terminate()
         sub.close()

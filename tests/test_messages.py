@@ -83,6 +83,8 @@ def test_valid_control_messages() -> None:
     assert Control.parse(b'{"muted": true}', COMMANDS).muted is True
     control = Control.parse(b'{"thresholds": {"on": 0.8, "off": 1}}', COMMANDS)
     assert control.muted is None and control.thresholds == {"on": 0.8, "off": 1.0}
+    back = Control.parse(b'{"thresholds": {"on": null}}', COMMANDS)  # to the configured one
+    assert back.thresholds == {"on": None}
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,7 @@ def test_valid_control_messages() -> None:
         (b'{"thresholds": {"on": 1.5}}', "(0, 1]"),
         (b'{"thresholds": {"on": NaN}}', "(0, 1]"),
         (b'{"thresholds": {"launch": 0.5}}', "unknown command 'launch'"),
+        (b'{"thresholds": {"launch": null}}', "unknown command 'launch'"),
         (b'{"muted": true, "volume": 3}', "volume: unknown key"),
         (b'{"muted": true, "pad": "' + b"x" * 5000 + b'"}', "limit 4096"),
         (b"[" * 2040 + b"]" * 2040, "nested too deeply"),
