@@ -57,6 +57,17 @@ def test_env_errors_name_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         load_settings(write(tmp_path, ""))
 
 
+def test_a_key_that_is_not_one_line_is_shown_quoted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Keys of a mapping setting come from the user's JSON; the error stays one line."""
+    monkeypatch.setenv("EDGE_ASR_MODEL__THRESHOLDS", '{"st\\nop": null}')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, ""))
+    assert "config key model.thresholds.'st\\nop':" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_toml_syntax_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config\.toml"):
         load_settings(write(tmp_path, "[mqtt\n"))
