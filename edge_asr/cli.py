@@ -106,7 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mqtt-host", help="broker host")
     run.add_argument("--mqtt-port", type=int, help="broker port")
     run.add_argument("--device-id", help="topic level naming this device (default hostname)")
-    run.add_argument("--state-dir", type=Path, help="where the outbox (and status file) live")
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the outbox, the mute and thresholds set over MQTT (and status.json) live",
+    )
     run.add_argument(
         "--status-dir", type=Path, help="where status.json lives (default: the state directory)"
     )
