@@ -85,7 +85,7 @@ class ThresholdFile:
             retrained = all(model[key] == self._model[key] for key in ("model", "model_version"))
             log.warning(
                 "%s holds thresholds set over MQTT for %s %s, not for this model (%s %s%s): not"
-                " applied; this model's own thresholds are",
+                " applied, this model's own are (the next threshold set replaces the file)",
                 self.path,
                 model["model"],
                 model["model_version"],
