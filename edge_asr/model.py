@@ -137,13 +137,15 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
         raise ValueError("input_frames must be a positive integer")
     if not isinstance(data.get("thresholds", {}), dict):
         raise ValueError('thresholds must be an object ({"default": 0.9, "<command>": ...})')
-    thresholds = {str(k): float(v) for k, v in data.get("thresholds", {}).items()}
-    default = thresholds.pop("default", 0.8)
-    for label, value in [("default", default), *thresholds.items()]:
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"threshold {label} must be in (0, 1], got {value}")
+    thresholds = {}
+    for label, value in data.get("thresholds", {}).items():
+        # Compared before float(): an integer too big for a float is out of range, not a crash.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise ValueError(f"threshold {label} must be a number in (0, 1], got {value!r}")
         if label != "default" and label not in labels:
             raise ValueError(f"threshold for unknown label {label!r}")
+        thresholds[label] = float(value)
+    default = thresholds.pop("default", 0.8)
     files_raw = data["files"]
     if not isinstance(files_raw, dict):
         raise ValueError("files must be an object")
