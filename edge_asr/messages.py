@@ -164,7 +164,9 @@ class Control(BaseModel):
 
 def _one_line(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    # Command names come from the payload: any text, shown quoted unless printable.
+    parts = [str(part) for part in first["loc"]]
+    key = ".".join(p if p.isprintable() else repr(p) for p in parts) or "(root)"
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (allowed: muted, thresholds)"

@@ -141,7 +141,7 @@ def _parse(folder: Path, data: Any) -> ModelSpec:
     for label, value in data.get("thresholds", {}).items():
         # Compared before float(): an integer too big for a float is out of range, not a crash.
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-            raise ValueError(f"threshold {label} must be a number in (0, 1], got {value!r}")
+            raise ValueError(f"threshold {label!r} must be a number in (0, 1], got {value!r}")
         if label != "default" and label not in labels:
             raise ValueError(f"threshold for unknown label {label!r}")
         thresholds[label] = float(value)

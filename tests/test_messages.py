@@ -105,6 +105,7 @@ def test_valid_control_messages() -> None:
         (b'{"thresholds": {"on": NaN}}', "(0, 1]"),
         (b'{"thresholds": {"launch": 0.5}}', "unknown command 'launch'"),
         (b'{"thresholds": {"launch": null}}', "unknown command 'launch'"),
+        (b'{"thresholds": {"\\n": false}}', "thresholds.'\\n': Input should be"),  # one line
         (b'{"muted": true, "volume": 3}', "volume: unknown key"),
         (b'{"muted": true, "pad": "' + b"x" * 5000 + b'"}', "limit 4096"),
         (b"[" * 2040 + b"]" * 2040, "nested too deeply"),

@@ -43,7 +43,7 @@ def test_loads_and_verifies(folder: Path) -> None:
         ({"thresholds": {"nope": 0.5}}, "unknown label 'nope'"),
         ({"thresholds": {"default": 0}}, r"\(0, 1\]"),
         # an integer past float's range raised OverflowError, a crash instead of this message
-        ({"thresholds": {"loud": 10**400}}, r"threshold loud must be a number in \(0, 1\]"),
+        ({"thresholds": {"loud": 10**400}}, r"threshold 'loud' must be a number in \(0, 1\]"),
         ({"thresholds": {"loud": "0.5"}}, r"got '0.5'"),  # was taken as 0.5
         ({"thresholds": {"loud": True}}, r"got True"),  # was taken as 1.0
         ({"frontend": {"hop": 1}}, "unknown frontend parameters: 'hop'"),
