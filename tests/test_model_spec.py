@@ -46,6 +46,7 @@ def test_loads_and_verifies(folder: Path) -> None:
         ({"thresholds": {"loud": 10**400}}, r"threshold 'loud' must be a number in \(0, 1\]"),
         ({"thresholds": {"loud": "0.5"}}, r"got '0.5'"),  # was taken as 0.5
         ({"thresholds": {"loud": True}}, r"got True"),  # was taken as 1.0
+        ({"thresholds": {"\n": None}}, r"threshold '\\n' must be a number"),  # one line
         ({"frontend": {"hop": 1}}, "unknown frontend parameters: 'hop'"),
         ({"files": {}}, "must list model.onnx or model.tflite"),
         # a list gave the default 0.8 instead of the model's calibrated threshold, silently
